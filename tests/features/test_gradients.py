@@ -76,7 +76,8 @@ def test_projection_is_seeded_and_independent_of_batch_size_and_chunking(monkeyp
     images = tiny_task(3, 4, seed=1).x_train  # 12 images
     a = per_sample_gradients(model, images, dim=40, seed=7, batch_size=1)
     b = per_sample_gradients(model, images, dim=40, seed=7, batch_size=5)
-    monkeypatch.setattr(_gradients, "_CACHE_BYTES", 0)  # regenerate blocks per chunk
+    monkeypatch.setattr(_gradients, "_CACHE_BYTES", 0)  # nothing cached: regenerate every block
+    _gradients._BLOCKS.clear()
     c = per_sample_gradients(model, images, dim=40, seed=7, batch_size=12)
     d = per_sample_gradients(model, images, dim=40, seed=8, batch_size=5)
     assert a.shape == (12, 40) and a.dtype == np.float32
@@ -88,6 +89,19 @@ def test_projection_is_seeded_and_independent_of_batch_size_and_chunking(monkeyp
     R = torch.cat([_projection_block(7, blk, 304, 40) for blk in range(7)]).numpy().astype(np.float64)
     assert R.shape == (304, 40)
     np.testing.assert_allclose(a, raw.astype(np.float64) @ R, rtol=1e-4, atol=1e-6)
+
+
+def test_projection_block_cache_is_bounded_and_changes_nothing(monkeypatch):
+    monkeypatch.setattr(_gradients, "_BLOCK_ROWS", 50)
+    monkeypatch.setattr(_gradients, "_BLOCKS", type(_gradients._BLOCKS)())
+    monkeypatch.setattr(_gradients, "_CACHE_BYTES", 3 * 50 * 40 * 4)  # three full blocks of 50 x 40
+    G = torch.from_numpy(np.random.default_rng(0).normal(size=(4, 304)).astype(np.float32))
+    first = _gradients._project(G, 40, 7)
+    held = sum(t.numel() * t.element_size() for t in _gradients._BLOCKS.values())
+    assert 0 < held <= _gradients._CACHE_BYTES
+    torch.testing.assert_close(_gradients._project(G, 40, 7), first, rtol=0, atol=0)
+    R = torch.cat([_projection_block(7, blk, 304, 40) for blk in range(7)]).double()
+    torch.testing.assert_close(first, G.double() @ R, rtol=1e-5, atol=1e-6)
 
 
 def test_projection_blocks_are_deterministic_and_scaled():

@@ -15,6 +15,7 @@ from transferlab.studies._selection_config import (
     TargetSpec,
     available_presets,
     build_target,
+    fine_tune_config,
     load_selection_config,
     regime_shots,
 )
@@ -27,7 +28,28 @@ def test_presets_resolve():
     small = load_selection_config("small")
     assert len(small.targets) >= 6  # the issue asks for at least six targets
     assert set(small.regimes) == {"full", "20-shot", "5-shot"}
-    assert small.score_per_class == 100
+    assert small.score_per_class >= 10 and small.steps is not None
+    assert load_selection_config("full").score_per_class == 100  # the issue's default K
+
+
+def test_steps_fix_the_number_of_sgd_steps_in_every_regime(tmp_path):
+    path = tmp_path / "p.toml"
+    body = (
+        'targets = [{ spec = "glyphs:greek-upper", classes = 3 }]\nregimes = ["full", "5-shot"]\n'
+        "train_per_class = 12\ntest_per_class = 2\nval_fraction = 0.25\ntrain = { epochs = 7, batch_size = 8 }\n"
+    )
+    path.write_text(f"[presets.steps]\nsteps = 10\n{body}[presets.epochs]\n{body}")
+    cfg = load_selection_config("steps", path=path)
+    target = cfg.targets[0]
+    # full: 3 classes x (12 - 3 held out) = 27 to fit, 4 batches of 8 per epoch, ceil(10 / 4) = 3 epochs
+    assert fine_tune_config(cfg, build_target(target, "full", cfg)).epochs == 3
+    # 5-shot: 3 x (5 - 1) = 12 to fit, 2 batches per epoch, ceil(10 / 2) = 5 epochs
+    assert fine_tune_config(cfg, build_target(target, "5-shot", cfg)).epochs == 5
+    plain = load_selection_config("epochs", path=path)
+    assert fine_tune_config(plain, build_target(target, "5-shot", plain)).epochs == 7
+    path.write_text(f"[presets.steps]\nsteps = 0\n{body}")
+    with pytest.raises(ValueError, match="steps"):
+        load_selection_config("steps", path=path)
 
 
 @pytest.mark.parametrize("regime, shots", [("full", None), ("5-shot", 5), ("20-shot", 20)])

@@ -12,6 +12,9 @@ seeded Gaussian random projection that never exists in full in memory.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
@@ -25,8 +28,12 @@ from transferlab.models._base import StagedModel, to_input
 _BLOCK_ROWS = 4096
 #: Most bytes of raw float32 gradients held before they are projected.
 _CHUNK_BYTES = 2**28
-#: The projection blocks are kept (generated once) when all of them fit in this many bytes.
-_CACHE_BYTES = 2**28
+#: Generated projection blocks kept between calls, least recently used dropped first:
+#: scoring a zoo projects every member's gradients with the same seed, and drawing
+#: the Gaussian blocks again for each member costs more than the gradients themselves.
+_CACHE_BYTES = 2**29
+_BLOCKS: OrderedDict = OrderedDict()
+_BLOCKS_LOCK = threading.Lock()
 
 
 def _block_seed(seed: int, block: int) -> int:
@@ -48,21 +55,41 @@ def _projection_block(seed: int, block: int, n_params: int, dim: int) -> torch.T
     return torch.randn(rows, dim, generator=generator, dtype=torch.float32).div_(float(np.sqrt(dim)))
 
 
-def _project(grads: torch.Tensor, dim: int, seed: int, blocks: dict | None = None) -> torch.Tensor:
+def _cached_block(seed: int, block: int, n_params: int, dim: int, device: torch.device) -> torch.Tensor:
+    """:func:`_projection_block` on ``device``, from the process-wide LRU cache when there.
+
+    The key holds the block's row count, so members with different parameter
+    counts share every full block and never a truncated last one.
+    """
+    rows = min(_BLOCK_ROWS, n_params - block * _BLOCK_ROWS)
+    key = (seed, block, rows, dim, str(device))
+    with _BLOCKS_LOCK:
+        if key in _BLOCKS:
+            _BLOCKS.move_to_end(key)
+            return _BLOCKS[key]
+    R = _projection_block(seed, block, n_params, dim).to(device)
+    size = R.numel() * R.element_size()
+    with _BLOCKS_LOCK:
+        if size <= _CACHE_BYTES:
+            _BLOCKS[key] = R
+            held = sum(t.numel() * t.element_size() for t in _BLOCKS.values())
+            while held > _CACHE_BYTES:
+                _, dropped = _BLOCKS.popitem(last=False)
+                held -= dropped.numel() * dropped.element_size()
+    return R
+
+
+def _project(grads: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
     """``grads @ R`` for the seeded ``(P, dim)`` projection ``R``, one row block at a time.
 
     ``grads`` is ``(n, P)`` float32 on any device; the result is ``(n, dim)``
-    float64 on the same device, accumulated over blocks in float64. ``blocks``,
-    if given, caches the generated blocks (on the device) between calls.
+    float64 on the same device, accumulated over blocks in float64. The blocks
+    come from a bounded process-wide cache (:data:`_CACHE_BYTES`).
     """
     n_params = grads.shape[1]
     out = torch.zeros(grads.shape[0], dim, dtype=torch.float64, device=grads.device)
     for b in range((n_params + _BLOCK_ROWS - 1) // _BLOCK_ROWS):
-        R = None if blocks is None else blocks.get(b)
-        if R is None:
-            R = _projection_block(seed, b, n_params, dim).to(grads.device)
-            if blocks is not None:
-                blocks[b] = R
+        R = _cached_block(seed, b, n_params, dim, grads.device)
         start = b * _BLOCK_ROWS
         out += (grads[:, start : start + R.shape[0]] @ R).to(torch.float64)
     return out
@@ -124,8 +151,8 @@ def per_sample_gradients(
     in its batch. ``R`` is generated in blocks of rows, each from a CPU
     ``torch.Generator`` seeded with ``(seed, block index)``: the projection is the
     same for any ``batch_size`` and ``device``, and memory stays bounded (raw
-    gradients are projected in chunks of at most about 256 MiB; the blocks are
-    kept between chunks only when all of them fit in 256 MiB, else regenerated).
+    gradients are projected in chunks of at most about 256 MiB; generated blocks
+    are kept, across calls, in a least-recently-used cache of at most 512 MiB).
     The cost is ``O(N P dim)`` for the projection.
 
     Parameters
@@ -207,7 +234,6 @@ def per_sample_gradients(
 
     n = images.shape[0]
     chunk_rows = max(batch_size, _CHUNK_BYTES // (4 * n_params))
-    blocks = {} if n_params * dim * 4 <= _CACHE_BYTES else None
     gradients_of = _output_gradient_fn(model, names)
     result = np.empty((n, out_dim), dtype=np.float32)
 
@@ -225,7 +251,7 @@ def per_sample_gradients(
                 if rows >= chunk_rows or lo + batch_size >= n:
                     chunk = torch.cat(pending)
                     pending = []
-                    done = _project(chunk, dim, seed, blocks) if project else chunk
+                    done = _project(chunk, dim, seed) if project else chunk
                     result[start : start + rows] = done.to("cpu", torch.float32).numpy()
                     start += rows
     finally:

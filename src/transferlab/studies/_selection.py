@@ -44,6 +44,7 @@ from transferlab.studies._selection_config import (
     SelectionConfig,
     TargetSpec,
     build_target,
+    fine_tune_config,
     load_selection_config,
 )
 from transferlab.train._fine_tune import fine_tune
@@ -111,7 +112,7 @@ def finetune_job(*, config: dict, member: str, member_digest: str, target: dict,
     result = fine_tune(
         checkpoint.model,
         task,
-        cfg.train.replace(device=device, seed=cfg.seed),
+        fine_tune_config(cfg, task).replace(device=device, seed=cfg.seed),
         lrs=cfg.lrs,
         head_seed=cfg.seed,
         val_fraction=cfg.val_fraction,

@@ -8,22 +8,23 @@ rejected so a typo never silently changes the benchmark.
 
 from __future__ import annotations
 
+import math
 import re
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from transferlab._checks import check_int
+from transferlab.studies._presets import read_presets
 from transferlab.data._ops import k_shot, subset_classes
 from transferlab.data._shuffle import block_shuffle
 from transferlab.data._sized import load_sized
 from transferlab.data._task import Task
 from transferlab.train._config import TrainConfig
+from transferlab.train._fine_tune import _stratified_split
 
 _PRESET_KEYS = {
     "zoo_preset", "targets", "regimes", "train_per_class", "test_per_class", "score_per_class",
-    "lrs", "train", "scores", "val_fraction", "seed", "zoo",
+    "lrs", "train", "steps", "scores", "val_fraction", "seed", "zoo",
 }  # fmt: skip
 _TARGET_KEYS = {"spec", "classes", "block_shuffle"}
 _REGIME = re.compile(r"^(full|(\d+)-shot)$")
@@ -64,6 +65,7 @@ class SelectionConfig:
     score_per_class: int
     lrs: tuple[float, ...]
     train: TrainConfig
+    steps: int | None
     scores: tuple[str, ...] | None
     val_fraction: float
     seed: int
@@ -80,6 +82,7 @@ class SelectionConfig:
             "score_per_class": self.score_per_class,
             "lrs": list(self.lrs),
             "train": self.train.to_dict(),
+            "steps": self.steps,
             "scores": None if self.scores is None else list(self.scores),
             "val_fraction": self.val_fraction,
             "seed": self.seed,
@@ -100,17 +103,8 @@ def _reject_unknown(table: dict, allowed: set[str], where: str) -> None:
         raise ValueError(f"unknown key(s) {unknown} in {where}; allowed keys are {sorted(allowed)}")
 
 
-def _read(path: str | Path | None) -> tuple[dict, str]:
-    if path is None:
-        text = (resources.files("transferlab.studies") / "presets" / "selection.toml").read_text()
-        return tomllib.loads(text), "the built-in selection presets"
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"preset file {str(path)!r} does not exist")
-    try:
-        return tomllib.loads(path.read_text()), str(path)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML: {exc}") from None
+def _read(path) -> tuple[dict, str]:
+    return read_presets(path, "selection")
 
 
 def available_presets(path: str | Path | None = None) -> list[str]:
@@ -158,10 +152,28 @@ def load_selection_config(preset: str = "small", *, path: str | Path | None = No
         score_per_class=check_int(table.get("score_per_class", 100), "score_per_class", 2),
         lrs=lrs,
         train=TrainConfig().replace(**table.get("train", {})),
+        steps=None if table.get("steps") is None else check_int(table["steps"], "steps"),
         scores=None if scores is None else tuple(str(s) for s in scores),
         val_fraction=float(table.get("val_fraction", 0.2)),
         seed=check_int(table.get("seed", 0), "seed", 0),
     )
+
+
+def fine_tune_config(config: SelectionConfig, task: Task) -> TrainConfig:
+    """The training config of one fine-tuning run on ``task``.
+
+    Without ``steps`` it is the preset's ``train`` as is (a number of epochs).
+    With ``steps``, every run takes at least that many SGD steps, whatever the
+    regime: ``epochs = ceil(steps / ceil(n_fit / batch_size))``, where ``n_fit``
+    is what is left of the train split after the validation hold-out. A fixed
+    step budget (as in VTAB's protocol) keeps a 5-shot run from stopping after
+    a handful of updates, and the step decay still falls at 50% and 75% of it.
+    """
+    if config.steps is None:
+        return config.train
+    fit_idx, _, _ = _stratified_split(task.y_train, config.val_fraction, config.seed, task.class_names)
+    per_epoch = math.ceil(len(fit_idx) / config.train.batch_size)
+    return config.train.replace(epochs=math.ceil(config.steps / per_epoch))
 
 
 def build_target(target: TargetSpec, regime: str, config: SelectionConfig) -> Task:

@@ -113,6 +113,12 @@ def _cost_summary(cost) -> list[dict]:
     return out
 
 
+def _budget(cfg) -> str:
+    if cfg.steps is None:
+        return f"{cfg.train.epochs} epochs"
+    return f"at least {cfg.steps} SGD steps of batch {cfg.train.batch_size} in every regime, whole epochs"
+
+
 def _fmt(value, digits=3) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "n/a"
@@ -134,7 +140,7 @@ def _markdown(cfg, evaluation, files) -> str:
         "After Deshpande et al. 2021, *A linearized framework and a new benchmark for model selection "
         "for fine-tuning*. Every score ranks the zoo from at most "
         f"{cfg.score_per_class} training samples per class; every member is fine-tuned over the learning "
-        f"rates {list(cfg.lrs)} ({cfg.train.epochs} epochs). Ground truth `best`: the best test accuracy over "
+        f"rates {list(cfg.lrs)} ({_budget(cfg)}). Ground truth `best`: the best test accuracy over "
         "the grid (the paper's protocol); `val`: the test accuracy of the rate chosen on a validation split.",
         "",
         f"Targets: {', '.join(f'`{t.name}`' for t in cfg.targets)}. Regimes: {', '.join(cfg.regimes)}. "
