@@ -8,6 +8,7 @@ Subpackages load on first use (``transferlab.scores`` never imports torch):
 - ``features``: batched extraction and its on-disk cache
 - ``scores``: transferability scores (pure NumPy) and their registry
 - ``evaluate``: how good a ranking is
+- ``analysis``: what transfers (integrated-gradients attribution, ...)
 - ``zoo``: model-zoo recipes and builds
 - ``runner``: the results store
 - ``report``: tables and figures
@@ -21,7 +22,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "data", "models", "train", "features", "scores", "evaluate", "zoo", "runner", "report", "studies",
+    "data", "models", "train", "features", "scores", "evaluate", "analysis", "zoo", "runner", "report", "studies",
 )
 __all__ = ["__version__", *_SUBPACKAGES]
 

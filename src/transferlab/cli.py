@@ -302,6 +302,34 @@ def study_selection(
     out.print(f"wrote {result.files['this report']} and {len(result.files) - 1} tables and figures in {result.out_dir}")
 
 
+@study_app.command("correlation")
+@_user_errors
+def study_correlation(
+    preset: str = typer.Option("small", help="tiny (tests, CI), small (2-core CPU, ~10 min) or full (GPU)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder [default: transferlab-out/correlation-PRESET]."),
+    executor: str = typer.Option("inprocess", help="Where jobs run: inprocess, process or ray."),
+    workers: Optional[int] = typer.Option(None, help="Parallel jobs for the process executor."),
+    presets: Optional[Path] = typer.Option(None, help="A TOML file of presets instead of the built-in ones."),
+    device: str = typer.Option("cpu", help="Torch device: cpu or cuda."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """The correlation study: Alice pre-trains, Bob reuses; task and feature correlation are knobs."""
+    from transferlab.studies._correlation import run_correlation
+
+    result = run_correlation(
+        preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
+        progress=not quiet, console=_console(stderr=True, quiet=quiet),
+    )
+    table = Table(title=f"correlation study ({result.config.preset}): the paper's claims", header_style="bold")
+    for column in ("claim", "setting", "supported", "numbers"):
+        table.add_column(column, overflow="fold")
+    for c in result.claims:
+        table.add_row(c["claim"], c["setting"], "yes" if c["supported"] else "[red]no[/]", c["numbers"])
+    out = _console()
+    out.print(table)
+    out.print(f"wrote {result.files['report']} and {len(result.files) - 1} tables and figures in {result.out_dir}")
+
+
 def _ci(row: dict, metric: str, *, signed: bool = True) -> str:
     est = row.get(metric)
     if est is None:

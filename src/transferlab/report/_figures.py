@@ -55,7 +55,8 @@ def plot_score_vs_accuracy(
     return path
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` atomically (format from the suffix) and close it."""
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110))
     plt.close(fig)
@@ -106,7 +107,7 @@ def plot_score_grid(
         fig.legend(handles, labels, loc="upper right", fontsize=8)
     fig.suptitle(f"{score} against fine-tuned test accuracy", fontsize=11)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_metric_bars(
@@ -147,7 +148,7 @@ def plot_metric_bars(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _value(row, key) -> float:

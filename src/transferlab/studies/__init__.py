@@ -1,7 +1,12 @@
-"""The demo and (in coming releases) the four studies."""
+"""The demo and the studies: each a function from a preset to result tables, figures and a report."""
 
+from transferlab.studies._correlation import CorrelationResult, run_correlation
 from transferlab.studies._demo import PRESETS as DEMO_PRESETS
 from transferlab.studies._demo import DemoPreset, DemoResult, run_demo
 from transferlab.studies._rank import Ranking, default_scores, rank_zoo
+from transferlab.studies._selection import SelectionResult, run_selection
 
-__all__ = ["run_demo", "DemoPreset", "DemoResult", "DEMO_PRESETS", "rank_zoo", "Ranking", "default_scores"]
+__all__ = [
+    "run_demo", "DemoPreset", "DemoResult", "DEMO_PRESETS", "rank_zoo", "Ranking", "default_scores",
+    "run_selection", "SelectionResult", "run_correlation", "CorrelationResult",
+]  # fmt: skip
