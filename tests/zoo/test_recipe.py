@@ -31,7 +31,7 @@ def test_preset_overrides_arch_config_and_training():
     small = {m.arch: m for m in load_recipe("builtin", "small").members}
     assert tiny["convnet"].arch_config == {"widths": [8, 16]}
     assert small["convnet"].arch_config == {"widths": [32, 64, 128]}
-    assert tiny["convnet"].train.epochs == 2 and small["convnet"].train.epochs == 6
+    assert tiny["convnet"].train.epochs == 2 and small["convnet"].train.epochs == 5
     assert tiny["convnet"].digest != small["convnet"].digest
 
 
