@@ -40,6 +40,7 @@ bench: setup
 	$(PY) bench/extract.py
 	$(PY) bench/train.py
 	$(PY) bench/scores.py
+	$(PY) bench/cka.py
 	$(PY) bench/selection_cost.py
 
 clean:
