@@ -1,12 +1,14 @@
-"""Analyses of what transfers: CKA, mistake agreement, weight distances, attribution.
+"""Analyses of what transfers: CKA, mistake agreement, weight distances, loss barriers,
+module criticality, attribution.
 
-(Module criticality is still to come.) ``cka``, ``minibatch_cka``, ``mistake_agreement``,
-``weight_distance``, ``loss_barrier`` and ``half_shares`` are pure NumPy; ``interpolate`` and ``integrated_gradients``
-run models (torch, and Captum for the latter, imported lazily).
+``cka``, ``minibatch_cka``, ``mistake_agreement``, ``weight_distance``, ``loss_barrier``,
+``criticality_from_grid`` and ``half_shares`` are pure NumPy; ``interpolate``,
+``module_criticality`` and ``integrated_gradients`` run models (torch, and Captum for
+the last, imported lazily).
 """
 
 from transferlab.analysis._agreement import mistake_agreement, weight_distance
-from transferlab.analysis._barrier import loss_barrier
+from transferlab.analysis._barrier import criticality_from_grid, loss_barrier
 from transferlab.analysis._cka import MinibatchCKA, cka, minibatch_cka
 from transferlab.analysis._regions import half_shares
 
@@ -17,6 +19,10 @@ def __getattr__(name: str):
         from transferlab.analysis._attribution import integrated_gradients
 
         return integrated_gradients
+    if name == "module_criticality":
+        from transferlab.analysis._criticality import module_criticality
+
+        return module_criticality
     if name == "interpolate":
         from transferlab.analysis._interpolation import interpolate
 
@@ -26,5 +32,5 @@ def __getattr__(name: str):
 
 __all__ = [
     "cka", "minibatch_cka", "MinibatchCKA", "mistake_agreement", "weight_distance", "half_shares",
-    "loss_barrier", "integrated_gradients", "interpolate",
+    "loss_barrier", "criticality_from_grid", "integrated_gradients", "interpolate", "module_criticality",
 ]  # fmt: skip
