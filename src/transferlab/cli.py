@@ -302,16 +302,34 @@ def study_selection(
     out.print(f"wrote {result.files['this report']} and {len(result.files) - 1} tables and figures in {result.out_dir}")
 
 
+def _print_claims(result, title: str) -> None:
+    table = Table(title=title, header_style="bold")
+    for column in ("claim", "setting", "supported", "numbers"):
+        table.add_column(column, overflow="fold")
+    for c in result.claims:
+        table.add_row(c["claim"], c["setting"], "yes" if c["supported"] else "[red]no[/]", c["numbers"])
+    out = _console()
+    out.print(table)
+    out.print(f"wrote {result.files['report']} and {len(result.files) - 1} tables and figures in {result.out_dir}")
+
+
+_EXECUTOR = typer.Option("inprocess", help="Where jobs run: inprocess, process or ray.")
+_WORKERS = typer.Option(None, help="Parallel jobs for the process executor.")
+_PRESETS = typer.Option(None, help="A TOML file of presets instead of the built-in ones.")
+_DEVICE = typer.Option("cpu", help="Torch device: cpu or cuda.")
+_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+
+
 @study_app.command("correlation")
 @_user_errors
 def study_correlation(
     preset: str = typer.Option("small", help="tiny (tests, CI), small (2-core CPU, ~10 min) or full (GPU)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder [default: transferlab-out/correlation-PRESET]."),
-    executor: str = typer.Option("inprocess", help="Where jobs run: inprocess, process or ray."),
-    workers: Optional[int] = typer.Option(None, help="Parallel jobs for the process executor."),
-    presets: Optional[Path] = typer.Option(None, help="A TOML file of presets instead of the built-in ones."),
-    device: str = typer.Option("cpu", help="Torch device: cpu or cuda."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    executor: str = _EXECUTOR,
+    workers: Optional[int] = _WORKERS,
+    presets: Optional[Path] = _PRESETS,
+    device: str = _DEVICE,
+    quiet: bool = _QUIET,
 ) -> None:
     """The correlation study: Alice pre-trains, Bob reuses; task and feature correlation are knobs."""
     from transferlab.studies._correlation import run_correlation
@@ -320,14 +338,28 @@ def study_correlation(
         preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
         progress=not quiet, console=_console(stderr=True, quiet=quiet),
     )
-    table = Table(title=f"correlation study ({result.config.preset}): the paper's claims", header_style="bold")
-    for column in ("claim", "setting", "supported", "numbers"):
-        table.add_column(column, overflow="fold")
-    for c in result.claims:
-        table.add_row(c["claim"], c["setting"], "yes" if c["supported"] else "[red]no[/]", c["numbers"])
-    out = _console()
-    out.print(table)
-    out.print(f"wrote {result.files['report']} and {len(result.files) - 1} tables and figures in {result.out_dir}")
+    _print_claims(result, f"correlation study ({result.config.preset}): the paper's claims")
+
+
+@study_app.command("what-transfers")
+@_user_errors
+def study_what_transfers(
+    preset: str = typer.Option("small", help="tiny (tests, CI), small (2-core CPU) or full (GPU)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder [default: transferlab-out/what-transfers-PRESET]."),
+    executor: str = _EXECUTOR,
+    workers: Optional[int] = _WORKERS,
+    presets: Optional[Path] = _PRESETS,
+    device: str = _DEVICE,
+    quiet: bool = _QUIET,
+) -> None:
+    """What is being transferred: P-T against RI-T by accuracy, agreement, CKA, distance, barrier, criticality."""
+    from transferlab.studies._what_transfers import run_what_transfers
+
+    result = run_what_transfers(
+        preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
+        progress=not quiet, console=_console(stderr=True, quiet=quiet),
+    )
+    _print_claims(result, f"what-transfers study ({result.config.preset}): DESIGN's expected shape")
 
 
 def _ci(row: dict, metric: str, *, signed: bool = True) -> str:

@@ -39,11 +39,12 @@ def test_criticality_is_finite_and_monotone_in_the_error_budget(pair):
     initial, final, task = pair
     train_error = 1.0 - evaluate(final, task.split("train"))[1]
     kwargs = dict(alphas=[0.0, 0.5, 1.0], sigmas=[0.01, 0.1, 1.0], n_samples=2, seed=0)
-    tight = module_criticality(initial, final, task, epsilon=train_error + 0.05, **kwargs)
-    loose = module_criticality(initial, final, task, epsilon=train_error + 0.3, **kwargs)
+    tight = module_criticality(initial, final, task, epsilon=0.05, **kwargs)
+    loose = module_criticality(initial, final, task, epsilon=0.3, **kwargs)
     assert [r["stage"] for r in tight] == ["fc1", "fc2"]
     for t, l in zip(tight, loose):
         assert np.isfinite(t["criticality"]) and t["criticality"] >= 0
+        assert t["bound"] == pytest.approx(train_error + 0.05) and l["bound"] == pytest.approx(train_error + 0.3)
         assert l["criticality"] <= t["criticality"]  # a larger budget admits more cells
         assert t["errors"] == l["errors"]  # the same seeded noise whatever the budget
         errors = np.array(t["errors"])

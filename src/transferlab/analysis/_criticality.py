@@ -39,9 +39,11 @@ def module_criticality(
     measured for each of ``n_samples`` noise draws (every draw evaluated; draws
     are seeded per cell, so the grid is the same for any ``epsilon``). Then
     :func:`~transferlab.analysis.criticality_from_grid` gives the score
-    (Chatterji, Neyshabur & Sedghi, ICLR 2020), with ``epsilon`` an absolute
-    bound on the mean training error. Batch-norm statistics stay those of
-    ``final``.
+    (Chatterji, Neyshabur & Sedghi, ICLR 2020) with the feasibility bound
+    ``err(final) + epsilon``: ``epsilon`` is an absolute (not relative) rise of
+    the mean training error over that of the trained network, so a network that
+    does not fit its data perfectly still has feasible cells. Batch-norm
+    statistics stay those of ``final``.
 
     Returns
     -------
@@ -51,7 +53,7 @@ def module_criticality(
         ``(alphas, sigmas, n_samples)`` grid, nested lists).
     """
     if not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon must be a training error in [0, 1]; got {epsilon!r}")
+        raise ValueError(f"epsilon must be a rise of the training error, in [0, 1]; got {epsilon!r}")
     n_samples = check_int(n_samples, "n_samples")
     seed = check_seed(seed)
     state0, state_f = initial.state_dict(), final.state_dict()
@@ -60,6 +62,7 @@ def module_criticality(
     data = _as_arrays(train, "train", "train", None)
     names = list(stages) if stages is not None else list(final.stage_names)
     model = copy.deepcopy(final).to(device).eval()
+    bound = 1.0 - evaluate(model, data, batch_size=batch_size, device=device)[1] + float(epsilon)
     params = dict(model.named_parameters())
     rows = []
     for s, stage in enumerate(names):
@@ -84,6 +87,6 @@ def module_criticality(
         with torch.no_grad():
             for k in keys:
                 params[k].copy_(end[k])
-        result = criticality_from_grid(alphas, sigmas, errors, distance_sq, epsilon)
-        rows.append({"stage": stage, **result, "distance": float(np.sqrt(distance_sq)), "errors": errors.tolist()})
+        result = criticality_from_grid(alphas, sigmas, errors, distance_sq, bound)
+        rows.append({"stage": stage, **result, "bound": bound, "distance": float(np.sqrt(distance_sq)), "errors": errors.tolist()})
     return rows

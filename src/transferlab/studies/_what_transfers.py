@@ -1,0 +1,214 @@
+"""The what-transfers study: what a pre-trained network gives its fine-tuned descendants.
+
+Neyshabur, Sedghi & Zhang, "What is being transferred in transfer learning?"
+(NeurIPS 2020), at our scale (DESIGN.md, "What-transfers study"). A network P is
+pre-trained on a source with checkpoints along training. For every target, at
+every block size of a block shuffle (the same permutation for train and test,
+one per seed), two fine-tunings from P (P-T) and two trainings from random
+initialisations (RI-T) are compared: accuracy, mistake agreement, linear CKA
+per stage, weight distance per stage, the loss along the straight path between
+the two P-T and between the two RI-T solutions (batch norm re-estimated at every
+point), and the module criticality of every stage of one P-T and one RI-T run;
+and the target accuracy when fine-tuning from each checkpoint of P.
+
+Every pre-training, target and checkpoint run is a job with a deterministic key
+in the results store, so an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from transferlab._paths import home
+from transferlab.analysis._agreement import mistake_agreement, weight_distance
+from transferlab.analysis._cka import cka
+from transferlab.analysis._criticality import module_criticality
+from transferlab.analysis._interpolation import interpolate
+from transferlab.data._shuffle import block_shuffle
+from transferlab.data._sized import load_sized
+from transferlab.features._extract import extract
+from transferlab.models._base import to_input
+from transferlab.models._checkpoint import load_checkpoint
+from transferlab.models._registry import build_for
+from transferlab.runner._jobs import make_job, run_jobs
+from transferlab.runner._store import ResultStore
+from transferlab.studies._what_transfers_config import WhatTransfersConfig, load_what_transfers_config
+from transferlab.train._fit import evaluate, fit
+
+_MODULE = "transferlab.studies._what_transfers"
+_PAIRS = (("P-P", "P-T", 0, "P-T", 1), ("RI-RI", "RI-T", 0, "RI-T", 1), ("P-RI", "P-T", 0, "RI-T", 0))
+
+
+@dataclass(frozen=True)
+class WhatTransfersResult:
+    """Tidy rows of every measure, the verdicts, and where the files went."""
+
+    config: WhatTransfersConfig
+    tables: dict
+    claims: tuple[dict, ...]
+    out_dir: Path | None = None
+    files: dict = field(default_factory=dict)
+
+
+def _config_from(payload: dict) -> WhatTransfersConfig:
+    return load_what_transfers_config(payload["preset"], path=payload.get("path"))
+
+
+def _target(cfg: WhatTransfersConfig, spec: str, seed: int, block: int):
+    task = load_sized(spec, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=seed)
+    side = task.x_train.shape[-1]
+    return task if block >= side else block_shuffle(task, block, seed=seed)
+
+
+def _build(cfg: WhatTransfersConfig, task, seed: int):
+    options = {k: v for k, v in cfg.arch.items() if k != "arch"}
+    return build_for(cfg.arch["arch"], task.x_train.shape[1:], task.n_classes, seed=seed, **options)
+
+
+def _predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate([model(to_input(x[lo : lo + batch_size])).argmax(1).numpy()
+                               for lo in range(0, x.shape[0], batch_size)])
+
+
+def _numpy_state(model) -> dict:
+    return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def pretrain_job(*, config: dict, seed: int, device: str = "cpu") -> dict:
+    """Pre-train P on the source with checkpoints; returns where they are."""
+    cfg = _config_from(config)
+    source = load_sized(cfg.source, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=seed)
+    digest = hashlib.sha256(json.dumps(config["resolved"], sort_keys=True).encode()).hexdigest()[:16]
+    directory = home() / "what-transfers" / f"{cfg.preset}-{digest}-seed{seed}"
+    model = _build(cfg, source, seed)
+    fit(model, source, cfg.pretrain.replace(seed=seed, device=device), checkpoint_epochs=cfg.checkpoint_epochs,
+        checkpoint_dir=directory, checkpoint_metadata={"source": cfg.source, "seed": seed}, progress=False)
+    return {"dir": str(directory), "source_accuracy": evaluate(model, source, device=device)[1]}
+
+
+def _checkpoint(directory: str, epoch: int, device: str):
+    return load_checkpoint(Path(directory) / f"epoch_{epoch:03d}.safetensors", device=device).model
+
+
+def _fine_tune(start, task, cfg: WhatTransfersConfig, seed: int, device: str):
+    """``(initial, trained)``: a copy of ``start`` with a new seeded head, then that copy trained."""
+    model = copy.deepcopy(start)
+    model.replace_head(task.n_classes, seed=seed)
+    initial = copy.deepcopy(model)
+    fit(model, task, cfg.finetune.replace(seed=seed, device=device), progress=False)
+    return initial, model
+
+
+def target_job(*, config: dict, seed: int, target: str, block: int, pretrained: str, device: str = "cpu") -> dict:
+    """Two P-T and two RI-T runs on one (target, block size) and every pairwise measure."""
+    cfg = _config_from(config)
+    task = _target(cfg, target, seed, block)
+    p = _checkpoint(pretrained, cfg.checkpoint_epochs[-1], device)
+    runs = {}
+    for k in (0, 1):
+        runs[("P-T", k)] = _fine_tune(p, task, cfg, 100 * seed + k, device)
+        runs[("RI-T", k)] = _fine_tune(_build(cfg, task, 10_000 + 100 * seed + k), task, cfg, 100 * seed + k, device)
+    common = {"target": target, "block": block, "seed": seed}
+    accuracy = [{**common, "model": kind, "run": k, "accuracy": evaluate(m, task, device=device)[1]}
+                for (kind, k), (_, m) in runs.items()]
+    stages = list(p.stage_names)
+    x_test, y_test = task.x_test, task.y_test
+    pairs, curves, criticality = [], [], []
+    for name, kind_a, ka, kind_b, kb in _PAIRS:
+        a, b = runs[(kind_a, ka)][1], runs[(kind_b, kb)][1]
+        row = {**common, "pair": name, **mistake_agreement(_predict(a, x_test), _predict(b, x_test), y_test)}
+        for stage in stages:
+            row[f"cka_{stage}"] = cka(extract(a, x_test, stage=stage, device=device),
+                                      extract(b, x_test, stage=stage, device=device))
+        distances = weight_distance(_numpy_state(a), _numpy_state(b), groups=[f"stages.{s}." for s in stages])
+        row.update({f"l2_{s}": distances[f"stages.{s}."] for s in stages}, l2_total=distances["total"])
+        pairs.append(row)
+        if name != "P-RI":  # the paper interpolates between two P-T and between two RI-T solutions
+            path = interpolate(a, b, task, task, n_points=cfg.interpolation_points, device=device)
+            for i, t in enumerate(path["t"]):
+                curves.append({**common, "pair": name, "t": t, "train_loss": path["train_loss"][i],
+                               "test_loss": path["test_loss"][i], "test_error": path["test_error"][i],
+                               "train_barrier": path["train_barrier"], "test_barrier": path["test_barrier"]})
+    crit = cfg.criticality
+    for kind in ("P-T", "RI-T"):
+        initial, trained = runs[(kind, 0)]
+        for r in module_criticality(initial, trained, task, epsilon=crit["epsilon"], alphas=crit["alphas"],
+                                    sigmas=crit["sigmas"], n_samples=crit["n_samples"], seed=seed,
+                                    device=device):
+            criticality.append({**common, "model": kind, "stage": r["stage"], "depth": stages.index(r["stage"]) + 1,
+                                "criticality": r["criticality"], "alpha": r["alpha"], "sigma": r["sigma"]})
+    return {"accuracy": accuracy, "pairs": pairs, "interpolation": curves, "criticality": criticality}
+
+
+def checkpoint_job(*, config: dict, seed: int, target: str, epoch: int, pretrained: str, device: str = "cpu") -> dict:
+    """Target accuracy when fine-tuning from the pre-training checkpoint of ``epoch``."""
+    cfg = _config_from(config)
+    task = _target(cfg, target, seed, max(cfg.block_sizes))
+    _, model = _fine_tune(_checkpoint(pretrained, epoch, device), task, cfg, 100 * seed, device)
+    return {"target": target, "seed": seed, "epoch": epoch, "accuracy": evaluate(model, task, device=device)[1]}
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def run_what_transfers(
+    preset: str = "small",
+    *,
+    path=None,
+    out_dir=None,
+    executor: str = "inprocess",
+    max_workers: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    console: Console | None = None,
+) -> WhatTransfersResult:
+    """Run the what-transfers study for one preset and write its tables, figures and report.
+
+    Pre-training runs first (one job per seed); then every target, block size
+    and checkpoint job. Parameters as for
+    :func:`~transferlab.studies.run_correlation`; default output folder
+    ``transferlab-out/what-transfers-<preset>``.
+    """
+    from transferlab.studies._what_transfers_report import claims_from, write_what_transfers_report
+
+    cfg = load_what_transfers_config(preset, path=path)
+    console = console or Console(stderr=True, quiet=not progress)
+    out_dir = Path(out_dir) if out_dir is not None else Path("transferlab-out") / f"what-transfers-{preset}"
+    payload = {"preset": cfg.preset, "path": None if path is None else str(path), "resolved": cfg.to_dict()}
+    resources = {"num_gpus": 1} if str(device).startswith("cuda") else None
+    store = ResultStore(home() / "results.sqlite")
+    pre = {s: make_job("wt-pretrain", f"{_MODULE}:pretrain_job", resources, config=payload, seed=s, device=device)
+           for s in cfg.seeds}
+    console.print(f"[bold]what-transfers[/] pre-training {len(pre)} network(s) on {cfg.source}")
+    pretrained = run_jobs(list(pre.values()), store, executor=executor, max_workers=max_workers, progress=progress)
+    targets, checkpoints = [], []
+    for s in cfg.seeds:
+        directory = pretrained[pre[s].key]["dir"]
+        for target in cfg.targets:
+            for block in cfg.block_sizes:
+                targets.append(make_job("wt-target", f"{_MODULE}:target_job", resources, config=payload, seed=s,
+                                        target=target, block=block, pretrained=directory, device=device))
+            for epoch in cfg.checkpoint_epochs:
+                checkpoints.append(make_job("wt-checkpoint", f"{_MODULE}:checkpoint_job", resources, config=payload,
+                                            seed=s, target=target, epoch=epoch, pretrained=directory, device=device))
+    console.print(f"[bold]what-transfers[/] {len(targets)} target and {len(checkpoints)} checkpoint jobs")
+    results = run_jobs([*targets, *checkpoints], store, executor=executor, max_workers=max_workers, progress=progress)
+    tables = {name: [row for job in targets for row in results[job.key][name]]
+              for name in ("accuracy", "pairs", "interpolation", "criticality")}
+    tables["checkpoints"] = [dict(results[job.key]) for job in checkpoints]
+    claims = claims_from(cfg, tables)
+    files = write_what_transfers_report(cfg, out_dir, tables, claims)
+    return WhatTransfersResult(config=cfg, tables=tables, claims=tuple(claims), out_dir=out_dir, files=files)
