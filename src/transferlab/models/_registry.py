@@ -158,6 +158,14 @@ def build_for(arch: str, image_shape, num_classes: int, *, seed: int | None = No
     return build(arch, seed=seed, num_classes=num_classes, **inputs, **config)
 
 
+def build_for_spec(spec: dict[str, Any], image_shape, num_classes: int, *, seed: int | None = None) -> StagedModel:
+    """:func:`build_for` from one table ``{"arch": name, **options}``, as the study presets write it."""
+    if "arch" not in spec:
+        raise ValueError(f"an architecture table needs an 'arch' key (e.g. {{arch = \"convnet\"}}); got {spec!r}")
+    options = {k: v for k, v in spec.items() if k != "arch"}
+    return build_for(spec["arch"], image_shape, num_classes, seed=seed, **options)
+
+
 def _check_config_keys(cls: type[StagedModel], arch: str, config: dict[str, Any]) -> None:
     params = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

@@ -41,9 +41,10 @@ from transferlab.data._ops import k_shot, relabel
 from transferlab.data._pairs import concat_pairs
 from transferlab.data._sized import load_sized
 from transferlab.models._base import StagedModel
-from transferlab.models._registry import build_for
+from transferlab.models._registry import build_for_spec
 from transferlab.runner._jobs import make_job, run_jobs
 from transferlab.runner._store import ResultStore
+from transferlab.studies._presets import job_payload, job_resources
 from transferlab.studies._correlation_config import CorrelationConfig, load_correlation_config
 from transferlab.studies._correlation_toy import run_toy
 from transferlab.train._config import TrainConfig
@@ -81,8 +82,7 @@ def make_pairs(cfg: CorrelationConfig, pair, beta: float, seed: int):
 
 
 def _build(arch_config: dict, task, seed: int) -> StagedModel:
-    options = {k: v for k, v in arch_config.items() if k != "arch"}
-    return build_for(arch_config["arch"], task.x_train.shape[1:], task.n_classes, seed=seed, **options)
+    return build_for_spec(arch_config, task.x_train.shape[1:], task.n_classes, seed=seed)
 
 
 def train_alice(arch_config: dict, task, train: TrainConfig, seed: int, device: str = "cpu") -> StagedModel:
@@ -242,8 +242,8 @@ def semantic_job(*, config: dict, seed: int, device: str = "cpu") -> dict:
 
 def correlation_jobs(cfg: CorrelationConfig, *, path=None, device: str = "cpu") -> dict[str, list]:
     """Every job of the study, by part."""
-    payload = {"preset": cfg.preset, "path": None if path is None else str(path), "resolved": cfg.to_dict()}
-    resources = {"num_gpus": 1} if str(device).startswith("cuda") else None
+    payload = job_payload(cfg, path)
+    resources = job_resources(device)
     jobs = {"toy": [], "pairs": [], "layerwise": [], "semantic": []}
     for seed in cfg.seeds:
         jobs["toy"].append(make_job("corr-toy", f"{_MODULE}:toy_job", None, config=payload, seed=seed))

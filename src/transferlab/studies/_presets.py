@@ -19,3 +19,16 @@ def read_presets(path, builtin: str) -> tuple[dict, str]:
         return tomllib.loads(path.read_text()), str(path)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
+
+
+def job_payload(cfg, path) -> dict:
+    """What every job of a study carries: the preset, its file, and the resolved config.
+
+    The resolved config is part of every job key, so changing any setting reruns what it affects.
+    """
+    return {"preset": cfg.preset, "path": None if path is None else str(path), "resolved": cfg.to_dict()}
+
+
+def job_resources(device: str) -> dict | None:
+    """On Ray, a CUDA job asks for a GPU (the executor refuses what no node can run)."""
+    return {"num_gpus": 1} if str(device).startswith("cuda") else None

@@ -38,6 +38,7 @@ from transferlab.features._cache import FeatureCache
 from transferlab.models._checkpoint import load_checkpoint
 from transferlab.runner._jobs import make_job, run_jobs
 from transferlab.runner._store import ResultStore
+from transferlab.studies._presets import job_payload, job_resources
 from transferlab.scores._registry import spec as score_spec
 from transferlab.studies._rank import rank_zoo
 from transferlab.studies._selection_config import (
@@ -135,16 +136,10 @@ def _class_counts(task) -> np.ndarray:
 # --------------------------------------------------------------------------- the study
 
 
-def _job_config(cfg: SelectionConfig, path) -> dict:
-    # The resolved config is part of every key: changing any setting reruns what it affects.
-    return {"preset": cfg.preset, "path": None if path is None else str(path), "resolved": cfg.to_dict()}
-
-
 def selection_jobs(cfg: SelectionConfig, zoo, *, path=None, device: str = "cpu") -> tuple[list, list]:
     """The scoring jobs (one per target and regime) and the fine-tuning jobs (one per member too)."""
-    payload = _job_config(cfg, path)
-    # On Ray, a CUDA job asks for a GPU (the executor refuses what no node can run).
-    resources = {"num_gpus": 1} if str(device).startswith("cuda") else None
+    payload = job_payload(cfg, path)
+    resources = job_resources(device)
     scoring, tuning = [], []
     for target in cfg.targets:
         for regime in cfg.regimes:

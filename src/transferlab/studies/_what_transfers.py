@@ -37,9 +37,10 @@ from transferlab.data._sized import load_sized
 from transferlab.features._extract import extract
 from transferlab.models._base import to_input
 from transferlab.models._checkpoint import load_checkpoint
-from transferlab.models._registry import build_for
+from transferlab.models._registry import build_for_spec
 from transferlab.runner._jobs import make_job, run_jobs
 from transferlab.runner._store import ResultStore
+from transferlab.studies._presets import job_payload, job_resources
 from transferlab.studies._what_transfers_config import WhatTransfersConfig, load_what_transfers_config
 from transferlab.train._fit import evaluate, fit
 
@@ -69,8 +70,7 @@ def _target(cfg: WhatTransfersConfig, spec: str, seed: int, block: int):
 
 
 def _build(cfg: WhatTransfersConfig, task, seed: int):
-    options = {k: v for k, v in cfg.arch.items() if k != "arch"}
-    return build_for(cfg.arch["arch"], task.x_train.shape[1:], task.n_classes, seed=seed, **options)
+    return build_for_spec(cfg.arch, task.x_train.shape[1:], task.n_classes, seed=seed)
 
 
 def _predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -126,13 +126,17 @@ def target_job(*, config: dict, seed: int, target: str, block: int, pretrained: 
                 for (kind, k), (_, m) in runs.items()]
     stages = list(p.stage_names)
     x_test, y_test = task.x_test, task.y_test
+    # Predictions and per-stage features once per run: P-T 0 and RI-T 0 each sit in two pairs.
+    preds = {run: _predict(m, x_test) for run, (_, m) in runs.items()}
+    feats = {(run, stage): extract(m, x_test, stage=stage, device=device) for run, (_, m) in runs.items()
+             for stage in stages}
     pairs, curves, criticality = [], [], []
     for name, kind_a, ka, kind_b, kb in _PAIRS:
-        a, b = runs[(kind_a, ka)][1], runs[(kind_b, kb)][1]
-        row = {**common, "pair": name, **mistake_agreement(_predict(a, x_test), _predict(b, x_test), y_test)}
+        ra, rb = (kind_a, ka), (kind_b, kb)
+        a, b = runs[ra][1], runs[rb][1]
+        row = {**common, "pair": name, **mistake_agreement(preds[ra], preds[rb], y_test)}
         for stage in stages:
-            row[f"cka_{stage}"] = cka(extract(a, x_test, stage=stage, device=device),
-                                      extract(b, x_test, stage=stage, device=device))
+            row[f"cka_{stage}"] = cka(feats[(ra, stage)], feats[(rb, stage)])
         distances = weight_distance(_numpy_state(a), _numpy_state(b), groups=[f"stages.{s}." for s in stages])
         row.update({f"l2_{s}": distances[f"stages.{s}."] for s in stages}, l2_total=distances["total"])
         pairs.append(row)
@@ -187,8 +191,8 @@ def run_what_transfers(
     cfg = load_what_transfers_config(preset, path=path)
     console = console or Console(stderr=True, quiet=not progress)
     out_dir = Path(out_dir) if out_dir is not None else Path("transferlab-out") / f"what-transfers-{preset}"
-    payload = {"preset": cfg.preset, "path": None if path is None else str(path), "resolved": cfg.to_dict()}
-    resources = {"num_gpus": 1} if str(device).startswith("cuda") else None
+    payload = job_payload(cfg, path)
+    resources = job_resources(device)
     store = ResultStore(home() / "results.sqlite")
     pre = {s: make_job("wt-pretrain", f"{_MODULE}:pretrain_job", resources, config=payload, seed=s, device=device)
            for s in cfg.seeds}
