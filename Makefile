@@ -42,6 +42,7 @@ bench: setup
 	$(PY) bench/scores.py
 	$(PY) bench/cka.py
 	$(PY) bench/selection_cost.py
+	$(PY) bench/bound.py
 
 clean:
 	rm -rf $(VENV) transferlab-out .pytest_cache

@@ -362,6 +362,34 @@ def study_what_transfers(
     _print_claims(result, f"what-transfers study ({result.config.preset}): DESIGN's expected shape")
 
 
+@study_app.command("bound")
+@_user_errors
+def study_bound(
+    preset: str = typer.Option("small", help="tiny (tests, CI), small (2-core CPU) or full (GPU)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder [default: transferlab-out/bound-PRESET]."),
+    executor: str = _EXECUTOR,
+    workers: Optional[int] = _WORKERS,
+    presets: Optional[Path] = _PRESETS,
+    device: str = _DEVICE,
+    quiet: bool = _QUIET,
+) -> None:
+    """The transfer bound: bound each (model, target)'s linear-probe loss from the model's source task."""
+    from transferlab.studies._bound import run_bound
+
+    result = run_bound(
+        preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
+        progress=not quiet, console=_console(stderr=True, quiet=quiet),
+    )
+    table = Table(title=f"transfer bound ({result.config.preset}): across {len(result.pairs)} pairs [95% CI]",
+                  header_style="bold")
+    for column in ("measure", "of", "estimate"):
+        table.add_column(column, justify="right" if column == "estimate" else "left")
+    for r in result.summary:
+        table.add_row(r["measure"], r["of"], f"{r['estimate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]")
+    _console().print(table)
+    _print_claims(result, f"transfer bound ({result.config.preset}): the paper's claims")
+
+
 def _ci(row: dict, metric: str, *, signed: bool = True) -> str:
     est = row.get(metric)
     if est is None:

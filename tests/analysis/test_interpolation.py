@@ -18,7 +18,11 @@ from transferlab.train._fit import evaluate, fit
 @pytest.fixture(scope="module")
 def trained_mlp():
     task = tiny_task(3, 20, seed=0)
-    model = MLP(in_shape=task.x_train.shape[1:], hidden=(16,), num_classes=3)
+    # Seeded: the global generator's state here depends on the tests before (hypothesis draws vary),
+    # and for some initialisations the permuted twin's barrier is below the test's threshold.
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        model = MLP(in_shape=task.x_train.shape[1:], hidden=(16,), num_classes=3)
     fit(model, task, TrainConfig(epochs=15, batch_size=16, lr=0.1), progress=False)
     return model, task
 

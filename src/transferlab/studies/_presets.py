@@ -21,6 +21,19 @@ def read_presets(path, builtin: str) -> tuple[dict, str]:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
 
 
+def preset_table(path, builtin: str, preset: str, keys: set[str], study: str) -> tuple[dict, str]:
+    """The table of ``preset`` with exactly ``keys`` (unknown and missing keys refused), and where it came from."""
+    data, where = read_presets(path, builtin)
+    presets = data.get("presets", {})
+    if preset not in presets:
+        raise ValueError(f"unknown {study} preset {preset!r}; presets in {where} are {sorted(presets)}")
+    table = dict(presets[preset])
+    unknown, missing = sorted(set(table) - keys), sorted(keys - set(table))
+    if unknown or missing:
+        raise ValueError(f"preset {preset!r} of {where}: unknown keys {unknown}, missing keys {missing}")
+    return table, where
+
+
 def job_payload(cfg, path) -> dict:
     """What every job of a study carries: the preset, its file, and the resolved config.
 

@@ -103,6 +103,25 @@ def _reject_unknown(table: dict, allowed: set[str], where: str) -> None:
         raise ValueError(f"unknown key(s) {unknown} in {where}; allowed keys are {sorted(allowed)}")
 
 
+def parse_targets(items, where: str) -> tuple[TargetSpec, ...]:
+    """The ``targets`` list of a preset as TargetSpecs (unknown keys and an empty list refused)."""
+    targets = []
+    for i, t in enumerate(items):
+        _reject_unknown(t, _TARGET_KEYS, f"target {i} of {where}")
+        if "spec" not in t:
+            raise ValueError(f"target {i} of {where} needs a 'spec' (a task spec such as 'glyphs:greek')")
+        targets.append(
+            TargetSpec(
+                spec=str(t["spec"]),
+                classes=None if t.get("classes") is None else check_int(t["classes"], "classes", 2),
+                block_shuffle=None if t.get("block_shuffle") is None else check_int(t["block_shuffle"], "block_shuffle"),
+            )
+        )
+    if not targets:
+        raise ValueError(f"{where} lists no targets")
+    return tuple(targets)
+
+
 def _read(path) -> tuple[dict, str]:
     return read_presets(path, "selection")
 
@@ -120,20 +139,7 @@ def load_selection_config(preset: str = "small", *, path: str | Path | None = No
         raise ValueError(f"unknown selection preset {preset!r}; presets in {where} are {sorted(presets)}")
     table = {**presets[preset], **overrides}
     _reject_unknown(table, _PRESET_KEYS, f"preset {preset!r} of {where}")
-    targets = []
-    for i, t in enumerate(table.get("targets", [])):
-        _reject_unknown(t, _TARGET_KEYS, f"target {i} of preset {preset!r}")
-        if "spec" not in t:
-            raise ValueError(f"target {i} of preset {preset!r} needs a 'spec' (a task spec such as 'glyphs:greek')")
-        targets.append(
-            TargetSpec(
-                spec=str(t["spec"]),
-                classes=None if t.get("classes") is None else check_int(t["classes"], "classes", 2),
-                block_shuffle=None if t.get("block_shuffle") is None else check_int(t["block_shuffle"], "block_shuffle"),
-            )
-        )
-    if not targets:
-        raise ValueError(f"preset {preset!r} lists no targets")
+    targets = parse_targets(table.get("targets", []), f"preset {preset!r}")
     regimes = tuple(str(r) for r in table.get("regimes", ["full"]))
     for regime in regimes:
         regime_shots(regime)
@@ -145,7 +151,7 @@ def load_selection_config(preset: str = "small", *, path: str | Path | None = No
         preset=preset,
         zoo=str(table.get("zoo", "builtin")),
         zoo_preset=str(table.get("zoo_preset", preset)),
-        targets=tuple(targets),
+        targets=targets,
         regimes=regimes,
         train_per_class=check_int(table.get("train_per_class", 50), "train_per_class", 2),
         test_per_class=check_int(table.get("test_per_class", 30), "test_per_class"),
@@ -176,8 +182,11 @@ def fine_tune_config(config: SelectionConfig, task: Task) -> TrainConfig:
     return config.train.replace(epochs=math.ceil(config.steps / per_epoch))
 
 
-def build_target(target: TargetSpec, regime: str, config: SelectionConfig) -> Task:
-    """The target task of one (target, regime): full train split or a k-shot one; the test split stays full."""
+def build_target(target: TargetSpec, regime: str, config) -> Task:
+    """The target task of one (target, regime): full train split or a k-shot one; the test split stays full.
+
+    ``config`` is any study config with ``train_per_class``, ``test_per_class`` and ``seed``.
+    """
     task = load_sized(
         target.spec, train_per_class=config.train_per_class, test_per_class=config.test_per_class, seed=config.seed
     )

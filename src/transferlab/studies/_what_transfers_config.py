@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transferlab._checks import check_int
-from transferlab.studies._presets import read_presets
+from transferlab.studies._presets import preset_table
 from transferlab.train._config import TrainConfig
 
 _KEYS = {
@@ -45,14 +45,7 @@ class WhatTransfersConfig:
 
 def load_what_transfers_config(preset: str = "small", *, path=None) -> WhatTransfersConfig:
     """Resolve a preset of the what-transfers study (built-in, or a TOML file of the same shape)."""
-    data, where = read_presets(path, "what_transfers")
-    presets = data.get("presets", {})
-    if preset not in presets:
-        raise ValueError(f"unknown what-transfers preset {preset!r}; presets in {where} are {sorted(presets)}")
-    t = dict(presets[preset])
-    unknown, missing = sorted(set(t) - _KEYS), sorted(_KEYS - set(t))
-    if unknown or missing:
-        raise ValueError(f"preset {preset!r} of {where}: unknown keys {unknown}, missing keys {missing}")
+    t, _ = preset_table(path, "what_transfers", preset, _KEYS, "what-transfers")
     crit = dict(t["criticality"])
     if set(crit) != _CRITICALITY_KEYS:
         raise ValueError(f"criticality must have exactly the keys {sorted(_CRITICALITY_KEYS)}; got {sorted(crit)}")

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from transferlab.data._task import Task
 from transferlab.features._extract import extract
 from transferlab.models._base import StagedModel
+from transferlab.scores._validation import check_features
 
 #: L-BFGS stops when the largest gradient entry falls below this (float64 objective).
 _GRAD_TOL = 1e-7
@@ -152,25 +153,62 @@ def linear_probe(
         raise ValueError(f"model must be a StagedModel; got {type(model).__name__}")
     if not isinstance(task, Task):
         raise ValueError(f"task must be a transferlab Task; got {type(task).__name__}")
+    train_features = extract(model, task.x_train, stage=stage, batch_size=batch_size, device=device)
+    test_features = extract(model, task.x_test, stage=stage, batch_size=batch_size, device=device)
+    if not (np.all(np.isfinite(train_features)) and np.all(np.isfinite(test_features))):
+        raise ValueError(f"the features of model after stage {stage!r} contain NaN or Inf; check the model's weights")
+    return fit_linear_probe(train_features, task.y_train, test_features, task.y_test, n_classes=task.n_classes,
+                              weight_decay=weight_decay, max_iter=max_iter, device=device)
+
+
+def fit_linear_probe(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    *,
+    n_classes: int | None = None,
+    weight_decay: float = 1e-4,
+    max_iter: int = 500,
+    device: str = "cpu",
+) -> ProbeResult:
+    """:func:`linear_probe` on features already extracted.
+
+    Parameters
+    ----------
+    train_features, test_features : arrays of shape (n, D) and (m, D)
+    train_labels, test_labels : integer arrays of shape (n,) and (m,)
+        Class indices in ``0..n_classes-1``.
+    n_classes : int, optional
+        Default: one more than the largest label.
+    weight_decay, max_iter, device
+        As for :func:`linear_probe`.
+    """
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not (
         math.isfinite(weight_decay) and weight_decay >= 0
     ):
         raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
-
-    train_features = extract(model, task.x_train, stage=stage, batch_size=batch_size, device=device)
-    test_features = extract(model, task.x_test, stage=stage, batch_size=batch_size, device=device)
-    if not (np.all(np.isfinite(train_features)) and np.all(np.isfinite(test_features))):
-        raise ValueError(f"the features of model after stage {stage!r} contain NaN or Inf; check the model's weights")
+    train_features = check_features(train_features, name="train_features")
+    test_features = check_features(test_features, name="test_features")
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(f"train and test features differ in width: {train_features.shape[1]} and {test_features.shape[1]}")
+    y_tr, y_te = np.asarray(train_labels), np.asarray(test_labels)
+    for name, y, x in (("train_labels", y_tr, train_features), ("test_labels", y_te, test_features)):
+        if y.ndim != 1 or y.shape[0] != x.shape[0] or y.dtype.kind not in "iu" or y.min() < 0:
+            raise ValueError(f"{name} must be 1-D non-negative integer class indices, one per feature row")
+    n_classes = int(max(y_tr.max(), y_te.max())) + 1 if n_classes is None else int(n_classes)
+    if max(y_tr.max(), y_te.max()) >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}")
     z_train, z_test, mean, scale = _standardise(train_features, test_features)
 
     torch_device = torch.device(device)
     x_train = torch.from_numpy(z_train).to(torch_device)
     x_test = torch.from_numpy(z_test).to(torch_device)
-    y_train = torch.from_numpy(np.array(task.y_train, dtype=np.int64)).to(torch_device)
-    y_test = torch.from_numpy(np.array(task.y_test, dtype=np.int64)).to(torch_device)
-    weight, bias, n_iter, converged = _fit_logistic(x_train, y_train, task.n_classes, float(weight_decay), int(max_iter))
+    y_train = torch.from_numpy(y_tr.astype(np.int64)).to(torch_device)
+    y_test = torch.from_numpy(y_te.astype(np.int64)).to(torch_device)
+    weight, bias, n_iter, converged = _fit_logistic(x_train, y_train, n_classes, float(weight_decay), int(max_iter))
     with torch.no_grad():
         train_loss = F.cross_entropy(x_train @ weight.T + bias, y_train).item()
         test_logits = x_test @ weight.T + bias
