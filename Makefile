@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test setup data bench clean
+.PHONY: demo test test-extras setup data bench clean
 
 demo: setup data
 	$(VENV)/bin/transferlab demo
@@ -15,6 +15,17 @@ test: setup data
 	$(PY) -m pytest -q
 
 setup: $(STAMP)
+
+# The timm and torchvision adapters, in a venv of their own: torchvision needs torch 2.14.1 (on this
+# disk as a CUDA build of several GB), which the core install's torch==2.13.0 pin refuses.
+EXTRAS_VENV := .venv-extras
+test-extras:
+	test -x $(EXTRAS_VENV)/bin/python || $(PYTHON) -m venv $(EXTRAS_VENV)
+	$(EXTRAS_VENV)/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1 "timm>=1.0" \
+	  "transformers>=4.44" "pytest>=8" "hypothesis>=6" numpy scipy scikit-learn POT captum typer rich \
+	  matplotlib safetensors pillow threadpoolctl
+	$(EXTRAS_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(EXTRAS_VENV)/bin/python -m pytest -q -rs tests/models/test_hub.py tests/studies/test_rank_models.py
 
 # torch==2.13.0 first: the CPU wheel on disk (a plain `torch` would pull a CUDA build).
 $(STAMP): pyproject.toml
@@ -45,4 +56,4 @@ bench: setup
 	$(PY) bench/bound.py
 
 clean:
-	rm -rf $(VENV) transferlab-out .pytest_cache
+	rm -rf $(VENV) $(EXTRAS_VENV) transferlab-out .pytest_cache

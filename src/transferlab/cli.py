@@ -56,7 +56,7 @@ def _split_names(value: str) -> tuple[str, ...]:
 def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
-    return str(value)
+    return "-" if value is None else str(value)
 
 
 def _print_rows(title: str, rows, columns) -> None:
@@ -100,17 +100,26 @@ def demo(
 @app.command()
 @_user_errors
 def rank(
-    target: str = typer.Option(..., help="Target task spec, e.g. glyphs:greek or fashion."),
+    target: Optional[str] = typer.Option(None, help="Target task spec for a zoo ranking, e.g. glyphs:greek or fashion."),
+    models: Optional[str] = typer.Option(
+        None, help="Your models instead of a zoo: SPEC[,SPEC...] with SPEC hf:<id or folder>, timm:<name>, "
+        "torchvision:<name> or file:<path>.safetensors.",
+    ),
+    data: Optional[Path] = typer.Option(
+        None, help="Your data for --models: an image folder (one subfolder per class), a .csv of path,label or an .npz."
+    ),
     zoo: str = typer.Option("builtin", help="Zoo recipe: a built-in name or a .toml path."),
     preset: str = typer.Option("small", help="Zoo preset."),
     scores: Optional[str] = typer.Option(
         None,
         help="Comma-separated score names, per-model or pool-level (ncti, etran) "
-        "[default: every per-model score the zoo's inputs allow].",
+        "[default: every per-model score the inputs allow].",
     ),
-    per_class: int = typer.Option(100, help="Score on at most this many target samples per class."),
+    per_class: int = typer.Option(100, help="Zoo ranking: score on at most this many target samples per class."),
+    shots: Optional[int] = typer.Option(None, help="--data: score on this many training images per class (seeded)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="--data: leave unreadable images out instead of stopping."),
     source_per_class: int = typer.Option(100, help="At most this many source images per class for source features."),
-    seed: int = typer.Option(0, help="Seed of the gradient projection, the probe network and seeded scores."),
+    seed: int = typer.Option(0, help="Seed of the split, the shots, the gradient projection and seeded scores."),
     device: str = typer.Option("cpu", help="Torch device: cpu or cuda."),
     out_dir: Optional[Path] = typer.Option(
         None, "--out", help="Output folder for ranking.csv and ranking.json [default: transferlab-out/rank-TARGET]."
@@ -118,7 +127,15 @@ def rank(
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the ranking to this CSV file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Rank the members of a zoo for a target task (no fine-tuning)."""
+    """Rank a zoo for a target task (--target), or your models for your data (--models, --data); no fine-tuning."""
+    if (models is None) != (data is None):
+        raise ValueError("--models and --data go together (or use --target for a zoo ranking)")
+    if models is not None:
+        if target is not None:
+            raise ValueError("give either --target (a zoo ranking) or --models and --data, not both")
+        return _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet)
+    if target is None:
+        raise ValueError("give --target (a zoo ranking) or --models and --data (your own models and data)")
     from transferlab.data._sized import load_sized
     from transferlab.studies._rank import rank_zoo, split_score_names
     from transferlab.zoo._build import build_zoo
@@ -137,6 +154,38 @@ def rank(
     out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(target)}"
     written = _write_ranking(ranking, out_dir, extra={"zoo": built.recipe.name, "preset": preset,
                                                         "target_spec": target, "per_class": per_class, "seed": seed})
+    _finish_ranking(ranking, written, csv_path)
+
+
+def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet) -> None:
+    import warnings
+
+    from transferlab.data._external import load_data
+    from transferlab.models._hub import parse_spec
+    from transferlab.studies._rank_models import rank_models
+
+    specs = _split_names(models)
+    for spec in specs:  # a malformed spec fails before any image is read
+        parse_spec(spec)
+    with warnings.catch_warnings():  # the skipped files are reported below, in one line
+        warnings.simplefilter("ignore")
+        images = load_data(data, seed=seed, strict=not skip_bad)
+    if images.skipped:
+        shown = ", ".join(images.skipped[:5]) + (" ..." if len(images.skipped) > 5 else "")
+        _console(stderr=True).print(f"[yellow]skipped {len(images.skipped)} unreadable image(s):[/] {shown}",
+                                    highlight=False, soft_wrap=True)
+    ranking = rank_models(specs, images, None if scores is None else _split_names(scores), shots=shots,
+                          seed=seed, device=device, progress=not quiet)
+    _print_wide_rows(f"models ranked for {ranking.target} (sorted by {ranking.columns[0]})", ranking.rows,
+                     [c for c in ("model", "has_head", "input_size", "feature_dim") if c in ranking.rows[0]],
+                     list(ranking.columns))
+    out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(Path(data).stem)}"
+    written = _write_ranking(ranking, out_dir, extra={"models": _split_names(models), "data": str(data),
+                                                        "shots": shots, "seed": seed})
+    _finish_ranking(ranking, written, csv_path)
+
+
+def _finish_ranking(ranking, written: list, csv_path) -> None:
     if csv_path is not None:
         from transferlab.report._tables import write_csv
 

@@ -1,4 +1,5 @@
-"""Built-in data sources and the operations that make tasks from them."""
+"""Built-in data sources, the operations that make tasks from them, and your own data
+(image folders, CSV files, .npz, Hugging Face datasets)."""
 
 from transferlab.data._digits import load_digits
 from transferlab.data._fashion import download_fashion, fashion_location, load_fashion
@@ -17,7 +18,22 @@ from transferlab.data._sized import load_sized
 from transferlab.data._sources import SourceInfo, list_sources, load_task, parse_spec
 from transferlab.data._task import Task
 
+from transferlab.data._external import (
+    ImageData,
+    from_hf_dataset,
+    load_csv,
+    load_data,
+    load_image_folder,
+    load_npz,
+)
+
 __all__ = [
+    "ImageData",
+    "load_data",
+    "load_image_folder",
+    "load_csv",
+    "load_npz",
+    "from_hf_dataset",
     "Task",
     "load_task",
     "load_sized",

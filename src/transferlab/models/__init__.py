@@ -1,4 +1,5 @@
-"""Architectures with named stages, and safetensors checkpoints that never unpickle."""
+"""Architectures with named stages, safetensors checkpoints that never unpickle, and models from elsewhere
+(Hugging Face, timm, torchvision, any ``nn.Module``) through :func:`load_model`."""
 
 from transferlab.models._adapters import AdapterBlock, AdapterResNet, ResidualAdapter
 from transferlab.models._base import PREPROCESSING, StagedModel, to_input
@@ -9,6 +10,13 @@ from transferlab.models._checkpoint import (
     save_checkpoint,
 )
 from transferlab.models._convnet import ConvNet
+from transferlab.models._hub import (
+    ExternalModel,
+    MissingExtraError,
+    Preprocessing,
+    load_model,
+    wrap_module,
+)
 from transferlab.models._mlp import MLP
 from transferlab.models._multidomain import (
     MULTIDOMAIN_VARIANTS,
@@ -28,6 +36,11 @@ from transferlab.models._registry import (
 from transferlab.models._resnet import ResNet
 
 __all__ = [
+    "load_model",
+    "wrap_module",
+    "ExternalModel",
+    "Preprocessing",
+    "MissingExtraError",
     "PREPROCESSING",
     "StagedModel",
     "to_input",

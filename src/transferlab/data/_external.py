@@ -1,0 +1,329 @@
+"""A practitioner's own data: image folders, CSV files of paths, NumPy archives, Hugging Face datasets.
+
+Images keep their own size here (a list of ``(H, W, C)`` uint8 arrays, ``C`` 1 or
+3); each model resizes and normalises them its own way when its features are
+extracted (:mod:`transferlab.models._hub`). A dataset of precomputed features
+(an ``.npz`` with ``features``) skips the models altogether.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from transferlab._checks import check_int, check_seed
+from transferlab.data._ops import _stratified_indices
+
+#: File name endings read as images from a folder (anything Pillow opens is accepted from a CSV).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Labelled images (or precomputed features) with a train and a test split.
+
+    Attributes
+    ----------
+    name : str
+    x_train, x_test : list of ndarray of shape (H, W, C) uint8, or ndarray of shape (N, D) for features
+    y_train, y_test : ndarray of int64
+        Class indices into ``class_names``.
+    class_names : tuple of str
+    kind : {"images", "features"}
+    fingerprint : str
+        Digest of the contents and the split: names the cached features.
+    skipped : tuple of str
+        Files that could not be read and were left out.
+    """
+
+    name: str
+    x_train: list | np.ndarray
+    y_train: np.ndarray
+    x_test: list | np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    kind: str = "images"
+    fingerprint: str = ""
+    skipped: tuple[str, ...] = field(default=())
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def split(self, which: str):
+        """``(x, y)`` of ``"train"`` or ``"test"``."""
+        if which not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test'; got {which!r}")
+        return (self.x_train, self.y_train) if which == "train" else (self.x_test, self.y_test)
+
+    def k_shot(self, k: int, *, seed: int = 0) -> ImageData:
+        """``k`` training samples per class, drawn as :func:`~transferlab.data.k_shot` draws them."""
+        k = check_int(k, "shots")
+        keep = _stratified_indices(self.y_train, k, np.random.default_rng(check_seed(seed)), self, "train", "shots")
+        x = self.x_train[keep] if isinstance(self.x_train, np.ndarray) else [self.x_train[i] for i in keep]
+        return replace(self, name=f"{self.name}/{k}-shot", x_train=x, y_train=self.y_train[keep],
+                       fingerprint=_digest(self.fingerprint, {"k_shot": k, "seed": seed}))
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(f"{part.dtype}{part.shape}".encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, list) and part and isinstance(part[0], np.ndarray):
+            for item in part:
+                h.update(np.ascontiguousarray(item).tobytes())
+                h.update(str(item.shape).encode())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:32]
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """``(H, W, C)`` uint8 with ``C`` 1 (grey) or 3 (RGB); ValueError when Pillow cannot read it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
+            array = np.asarray(image.convert(mode), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot read image {str(path)!r}: {exc}") from None
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def _read_all(paths: list[Path], labels: list[int], strict: bool) -> tuple[list, list, tuple[str, ...]]:
+    images, kept, skipped = [], [], []
+    for path, label in zip(paths, labels):
+        try:
+            images.append(_read_image(path))
+            kept.append(label)
+        except ValueError as exc:
+            if strict:
+                raise ValueError(f"{exc} (pass strict=False, or --skip-bad on the command line, to leave it out)") \
+                    from None
+            skipped.append(str(path))
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
+                      + (" ..." if len(skipped) > 5 else ""), stacklevel=3)
+    return images, kept, tuple(skipped)
+
+
+def _class_indices(names: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    classes = tuple(sorted(set(names)))
+    lookup = {c: i for i, c in enumerate(classes)}
+    return classes, np.array([lookup[n] for n in names], dtype=np.int64)
+
+
+def _split(name, x, y, classes, *, test_fraction, seed, fingerprint, skipped=(), kind="images") -> ImageData:
+    """Seeded stratified train/test split: ``round(test_fraction * n_c)`` test samples per class (at least 1)."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction!r}")
+    rng = np.random.default_rng(check_seed(seed))
+    test = []
+    for c in range(len(classes)):
+        members = np.flatnonzero(y == c)
+        if members.size < 2:
+            raise ValueError(f"class {classes[c]!r} has {members.size} sample(s); a train/test split needs 2 per class")
+        n_test = min(members.size - 1, max(1, round(test_fraction * members.size)))
+        test.extend(rng.choice(members, size=n_test, replace=False).tolist())
+    is_test = np.zeros(y.size, dtype=bool)
+    is_test[test] = True
+    train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    take = (lambda idx: x[idx]) if isinstance(x, np.ndarray) else (lambda idx: [x[i] for i in idx])
+    return ImageData(name, take(train_idx), y[train_idx], take(test_idx), y[test_idx], classes, kind,
+                     _digest(fingerprint, {"test_fraction": test_fraction, "seed": seed}), tuple(skipped))
+
+
+def load_image_folder(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = True) -> ImageData:
+    """Images in one subfolder per class (``root/<class>/<image>``), split into train and test.
+
+    If ``root`` holds ``train/`` and ``test/`` folders of that shape, they are the
+    splits; otherwise a seeded stratified split keeps ``test_fraction`` of each class.
+
+    Parameters
+    ----------
+    path : path
+        The root folder.
+    test_fraction : float, default 0.2
+    seed : int, default 0
+    strict : bool, default True
+        Refuse a file that is not a readable image (the message names it); with
+        ``False`` such files are left out, listed in ``skipped`` and in a warning.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"image folder {str(root)!r} does not exist or is not a folder")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        parts = {s: _folder_files(root / s) for s in ("train", "test")}
+        classes = tuple(sorted({c for files in parts.values() for _, c in files}))
+        lookup = {c: i for i, c in enumerate(classes)}
+        loaded = {}
+        skipped: list[str] = []
+        for s, files in parts.items():
+            images, labels, bad = _read_all([p for p, _ in files], [lookup[c] for _, c in files], strict)
+            loaded[s] = (images, np.array(labels, dtype=np.int64))
+            skipped.extend(bad)
+        fingerprint = _digest(str(root), loaded["train"][0], loaded["train"][1], loaded["test"][0], loaded["test"][1])
+        return ImageData(root.name, *loaded["train"], *loaded["test"], classes, "images", fingerprint, tuple(skipped))
+    files = _folder_files(root)
+    classes, labels = _class_indices([c for _, c in files])
+    images, kept, skipped = _read_all([p for p, _ in files], labels.tolist(), strict)
+    y = np.array(kept, dtype=np.int64)
+    return _split(root.name, images, y, classes, test_fraction=test_fraction, seed=seed,
+                  fingerprint=_digest(str(root), images, y), skipped=skipped)
+
+
+def _folder_files(root: Path) -> list[tuple[Path, str]]:
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise ValueError(f"{str(root)!r} must hold one subfolder per class (at least 2); found {len(classes)}")
+    files = [(f, c.name) for c in classes for f in sorted(c.iterdir())
+             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {str(root)!r}")
+    return files
+
+
+def load_csv(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = True,
+             path_column: str = "path", label_column: str = "label") -> ImageData:
+    """Images listed in a CSV file with a path and a label column (an optional ``split`` column: train/test).
+
+    Relative paths are read from the CSV file's folder. A listed file that is
+    missing or unreadable is refused by name (``strict=True``) or left out.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"CSV file {str(path)!r} does not exist")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"CSV file {str(path)!r} has no rows")
+    for column in (path_column, label_column):
+        if column not in rows[0]:
+            raise ValueError(f"CSV file {str(path)!r} has no {column!r} column; its columns are {list(rows[0])}")
+    files = [(path.parent / r[path_column]).resolve() if not Path(r[path_column]).is_absolute()
+             else Path(r[path_column]) for r in rows]
+    classes, labels = _class_indices([r[label_column] for r in rows])
+    images, kept, skipped = _read_all(files, list(range(len(files))), strict)
+    kept = np.array(kept, dtype=np.int64)
+    y = labels[kept]
+    if "split" in rows[0]:
+        splits = np.array([rows[i]["split"].strip().lower() for i in kept])
+        if not set(splits) <= {"train", "test"} or "test" not in splits or "train" not in splits:
+            raise ValueError("the CSV's split column must hold 'train' and 'test' (both)")
+        pick = lambda s: [images[i] for i in np.flatnonzero(splits == s)]  # noqa: E731
+        return ImageData(path.stem, pick("train"), y[splits == "train"], pick("test"), y[splits == "test"], classes,
+                         "images", _digest(str(path), images, y, splits.tolist()), skipped)
+    return _split(path.stem, images, y, classes, test_fraction=test_fraction, seed=seed,
+                  fingerprint=_digest(str(path), images, y), skipped=skipped)
+
+
+def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
+    """A NumPy archive of ``images`` (``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``, uint8) or
+    ``features`` (``(N, D)``) with ``labels``; or the same with ``_train`` / ``_test`` suffixes."""
+    path = Path(path)
+    try:
+        archive = dict(np.load(path, allow_pickle=False))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read NumPy archive {str(path)!r}: {exc}") from None
+    kind = "features" if any(k.startswith("features") for k in archive) else "images"
+    if kind == "images" and not any(k.startswith("images") for k in archive):
+        raise ValueError(f"{str(path)!r} must hold 'images' or 'features' and 'labels'; it holds {sorted(archive)}")
+
+    def pair(suffix: str):
+        x_key, y_key = f"{kind}{suffix}", f"labels{suffix}"
+        if x_key not in archive or y_key not in archive:
+            return None
+        x, y = archive[x_key], np.asarray(archive[y_key])
+        if len(x) != len(y):
+            raise ValueError(f"{x_key} has {len(x)} rows but {y_key} has {len(y)}")
+        return (_images(x, x_key) if kind == "images" else _features(x, x_key)), y.astype(str)
+
+    train, test, whole = pair("_train"), pair("_test"), pair("")
+    if train is not None and test is not None:
+        classes, _ = _class_indices([*train[1].tolist(), *test[1].tolist()])
+        lookup = {c: i for i, c in enumerate(classes)}
+        idx = lambda ys: np.array([lookup[v] for v in ys], dtype=np.int64)  # noqa: E731
+        return ImageData(path.stem, train[0], idx(train[1]), test[0], idx(test[1]), classes, kind,
+                         _digest(str(path), train[0], test[0], train[1].tolist(), test[1].tolist()))
+    if whole is None:
+        raise ValueError(f"{str(path)!r} needs {kind!r} and 'labels' (or both with _train and _test suffixes)")
+    classes, y = _class_indices(whole[1].tolist())
+    return _split(path.stem, whole[0], y, classes, test_fraction=test_fraction, seed=seed,
+                  fingerprint=_digest(str(path), whole[0], y), kind=kind)
+
+
+def _features(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2 or x.dtype.kind not in "biuf" or not np.isfinite(x).all():
+        raise ValueError(f"{name} must be a finite numeric (N, D) array; got shape {x.shape}, dtype {x.dtype}")
+    return x.astype(np.float64)
+
+
+def _images(x: np.ndarray, name: str) -> list[np.ndarray]:
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise ValueError(f"{name} as floats must be finite and in [0, 1]; or give uint8 pixels")
+        x = np.round(x * 255).astype(np.uint8)
+    if x.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8 pixels (or floats in [0, 1]); got dtype {x.dtype}")
+    if x.ndim == 3:
+        x = x[..., None]
+    elif x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):
+        x = x.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise ValueError(f"{name} must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C 1 or 3; got {x.shape}")
+    return list(x)
+
+
+def from_hf_dataset(dataset, *, image_column: str = "image", label_column: str = "label", test=None,
+                    test_fraction: float = 0.2, seed: int = 0, name: str = "hf-dataset") -> ImageData:
+    """A Hugging Face ``datasets.Dataset`` (or any sequence of dicts) of PIL images or arrays and labels.
+
+    ``test``, another such dataset, is the test split; otherwise a seeded stratified split.
+    """
+    def read(ds):
+        images, labels = [], []
+        for i, row in enumerate(ds):
+            if image_column not in row or label_column not in row:
+                raise ValueError(f"row {i} has no {image_column!r} or {label_column!r}; its keys are {sorted(row)}")
+            image = row[image_column]
+            array = np.asarray(image.convert("L" if getattr(image, "mode", "RGB") in ("1", "L") else "RGB")) \
+                if hasattr(image, "convert") else np.asarray(image)
+            images.extend(_images(array[None], f"{image_column}[{i}]"))
+            labels.append(str(row[label_column]))
+        return images, labels
+
+    x, labels = read(dataset)
+    if test is not None:
+        x_test, labels_test = read(test)
+        classes, _ = _class_indices(labels + labels_test)
+        lookup = {c: i for i, c in enumerate(classes)}
+        y, y_test = (np.array([lookup[v] for v in ls], dtype=np.int64) for ls in (labels, labels_test))
+        return ImageData(name, x, y, x_test, y_test, classes, "images", _digest(name, x, y, x_test, y_test))
+    classes, y = _class_indices(labels)
+    return _split(name, x, y, classes, test_fraction=test_fraction, seed=seed, fingerprint=_digest(name, x, y))
+
+
+def load_data(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = True) -> ImageData:
+    """An image folder, a ``.csv`` of paths and labels, or an ``.npz``: whichever ``path`` is."""
+    path = Path(path)
+    if path.is_dir():
+        return load_image_folder(path, test_fraction=test_fraction, seed=seed, strict=strict)
+    if path.suffix.lower() == ".csv":
+        return load_csv(path, test_fraction=test_fraction, seed=seed, strict=strict)
+    if path.suffix.lower() == ".npz":
+        return load_npz(path, test_fraction=test_fraction, seed=seed)
+    if not path.exists():
+        raise ValueError(f"data {str(path)!r} does not exist")
+    raise ValueError(f"data {str(path)!r} must be an image folder, a .csv of paths and labels, or an .npz")

@@ -1,0 +1,123 @@
+"""Ranking your own models for your own data, in Python and from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from transferlab.cli import app
+from transferlab.models import ConvNet
+from transferlab.models._checkpoint import save_checkpoint
+from transferlab.scores import leep, logme
+from transferlab.studies import _rank_models
+from transferlab.studies._rank_models import rank_models
+
+transformers = pytest.importorskip("transformers", reason="the hf extra (transformers) is not installed")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("byo")
+    rng = np.random.default_rng(0)
+    for k, c in enumerate(("circle", "square", "stripe")):
+        (root / "images" / c).mkdir(parents=True)
+        for i in range(8):
+            img = rng.integers(0, 80, size=(30 + i, 30, 3), dtype=np.uint8)
+            img[..., k] += 150  # one colour per class: learnable by any feature
+            Image.fromarray(img).save(root / "images" / c / f"{i}.png")
+    (root / "images" / "square" / "corrupt.png").write_bytes(b"\x89PNG broken")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        transformers.ResNetForImageClassification(transformers.ResNetConfig(
+            embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=5)).save_pretrained(root / "resnet")
+        transformers.ViTForImageClassification(transformers.ViTConfig(
+            image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=32, num_labels=4)).save_pretrained(root / "vit")
+        checkpoint = save_checkpoint(root / "ours.safetensors", ConvNet(widths=(4, 8), num_classes=10))
+    models = [f"hf:{root / 'resnet'}", f"hf:{root / 'vit'}", f"file:{checkpoint}"]
+    return root, models
+
+
+def test_rank_in_python_matches_the_scores_on_the_features(setup, tmp_path):
+    root, models = setup
+    from transferlab.data._external import load_data
+    from transferlab.models._hub import load_model
+
+    with pytest.warns(UserWarning, match="corrupt.png"):
+        data = load_data(root / "images", strict=False)
+    ranking = rank_models(models, data, ["logme", "leep"], progress=False)
+    assert [r["model"] for r in ranking.rows] == sorted(models, key=lambda m: -next(
+        r["logme"] for r in ranking.rows if r["model"] == m))
+    vit = load_model(models[1])
+    z, logits = vit.features_and_logits(vit.preprocessing(data.x_train))
+    row = next(r for r in ranking.rows if r["model"] == models[1])
+    assert row["logme"] == pytest.approx(logme(z.double().numpy(), data.y_train), rel=1e-6)
+    probs = torch.softmax(logits.double(), 1).numpy()
+    assert row["leep"] == pytest.approx(leep(probs, data.y_train), rel=1e-6)
+    assert row["input_size"] == "32x32"
+
+
+def test_shots_and_a_model_without_head(setup):
+    root, models = setup
+    from torch import nn
+
+    from transferlab.models._hub import wrap_module
+
+    body = wrap_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()), input_size=16,
+                       feature_layer="2", has_head=False)
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        ranking = rank_models([models[0], body], root / "images", ["logme", "leep"], shots=3, strict=False,
+                              progress=False)
+    no_head = next(r for r in ranking.rows if not r["has_head"])
+    assert no_head["leep"] is None and np.isfinite(no_head["logme"])
+
+
+def test_cli_end_to_end_and_the_cache(setup, tmp_path, monkeypatch):
+    root, models = setup
+    out = tmp_path / "out"
+    args = ["rank", "--models", ",".join(models), "--data", str(root / "images"), "--skip-bad", "--out", str(out)]
+    first = runner.invoke(app, [*args, "--scores", "logme,leep,nce", "-q"])
+    assert first.exit_code == 0, first.output
+    assert "models ranked for images" in first.output
+    assert "skipped 1 unreadable image(s)" in first.output and "corrupt.png" in first.output
+    payload = json.loads((out / "ranking.json").read_text())
+    assert len(payload["rows"]) == 3 and payload["scores"] == ["logme", "leep", "nce"]
+    assert (out / "ranking.csv").read_text().count("\n") == 4
+
+    def no_extraction(*a, **k):
+        raise AssertionError("features were extracted again")
+
+    monkeypatch.setattr(_rank_models, "_extract", no_extraction)
+    second = runner.invoke(app, [*args, "--scores", "hscore", "-q"])  # another score: only scoring
+    assert second.exit_code == 0, second.output
+
+
+def test_cli_errors_exit_2(setup, tmp_path):
+    root, models = setup
+    strict = runner.invoke(app, ["rank", "--models", models[0], "--data", str(root / "images"), "-q"])
+    assert strict.exit_code == 2 and "corrupt.png" in strict.output and "--skip-bad" in strict.output
+    alone = runner.invoke(app, ["rank", "--models", models[0], "-q"])
+    assert alone.exit_code == 2 and "go together" in alone.output
+    bad = runner.invoke(app, ["rank", "--models", "onnx:x", "--data", str(root / "images"), "-q"])
+    assert bad.exit_code == 2 and "unknown model kind" in bad.output
+    neither = runner.invoke(app, ["rank", "-q"])
+    assert neither.exit_code == 2 and "--target" in neither.output
+
+
+def test_precomputed_features_are_scored_as_they_are(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    np.savez(tmp_path / "f.npz", features=rng.normal(size=(40, 3)) + y[:, None], labels=y)
+    ranking = rank_models([], tmp_path / "f.npz", ["logme"], progress=False)
+    from transferlab.data._external import load_npz
+
+    data = load_npz(tmp_path / "f.npz")
+    assert ranking.rows[0]["logme"] == pytest.approx(logme(data.x_train, data.y_train))
+    with pytest.raises(ValueError, match="give no models"):
+        rank_models(["hf:x"], tmp_path / "f.npz", ["logme"], progress=False)
