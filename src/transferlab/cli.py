@@ -317,6 +317,19 @@ def zoo_list(
     _console().print(table)
 
 
+_EXECUTOR = typer.Option("inprocess", help="Where jobs run: inprocess, process or ray.")
+_WORKERS = typer.Option(None, help="Parallel jobs for the process executor.")
+_PRESETS = typer.Option(None, help="A TOML file of presets instead of the built-in ones.")
+_DEVICE = typer.Option("cpu", help="Torch device: cpu or cuda.")
+_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+
+
+def _run_study(run, preset, *, presets, out_dir, executor, workers, device, quiet):
+    """Call a study's runner with the options every ``study`` command shares."""
+    return run(preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
+               progress=not quiet, console=_console(stderr=True, quiet=quiet))
+
+
 @study_app.command("selection")
 @_user_errors
 def study_selection(
@@ -331,10 +344,8 @@ def study_selection(
     """The model-selection benchmark: every score ranks the zoo, fine-tuning checks it."""
     from transferlab.studies._selection import run_selection
 
-    result = run_selection(
-        preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
-        progress=not quiet, console=_console(stderr=True, quiet=quiet),
-    )
+    result = _run_study(run_selection, preset, presets=presets, out_dir=out_dir, executor=executor, workers=workers,
+                        device=device, quiet=quiet)
     out = _console()
     rows = [r for r in result.summary if r["truth"] == "best"]
     for regime in result.config.regimes:
@@ -362,13 +373,6 @@ def _print_claims(result, title: str) -> None:
     out.print(f"wrote {result.files['report']} and {len(result.files) - 1} tables and figures in {result.out_dir}")
 
 
-_EXECUTOR = typer.Option("inprocess", help="Where jobs run: inprocess, process or ray.")
-_WORKERS = typer.Option(None, help="Parallel jobs for the process executor.")
-_PRESETS = typer.Option(None, help="A TOML file of presets instead of the built-in ones.")
-_DEVICE = typer.Option("cpu", help="Torch device: cpu or cuda.")
-_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars.")
-
-
 @study_app.command("correlation")
 @_user_errors
 def study_correlation(
@@ -383,10 +387,8 @@ def study_correlation(
     """The correlation study: Alice pre-trains, Bob reuses; task and feature correlation are knobs."""
     from transferlab.studies._correlation import run_correlation
 
-    result = run_correlation(
-        preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
-        progress=not quiet, console=_console(stderr=True, quiet=quiet),
-    )
+    result = _run_study(run_correlation, preset, presets=presets, out_dir=out_dir, executor=executor, workers=workers,
+                        device=device, quiet=quiet)
     _print_claims(result, f"correlation study ({result.config.preset}): the paper's claims")
 
 
@@ -404,10 +406,8 @@ def study_what_transfers(
     """What is being transferred: P-T against RI-T by accuracy, agreement, CKA, distance, barrier, criticality."""
     from transferlab.studies._what_transfers import run_what_transfers
 
-    result = run_what_transfers(
-        preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
-        progress=not quiet, console=_console(stderr=True, quiet=quiet),
-    )
+    result = _run_study(run_what_transfers, preset, presets=presets, out_dir=out_dir, executor=executor, workers=workers,
+                        device=device, quiet=quiet)
     _print_claims(result, f"what-transfers study ({result.config.preset}): DESIGN's expected shape")
 
 
@@ -425,10 +425,8 @@ def study_bound(
     """The transfer bound: bound each (model, target)'s linear-probe loss from the model's source task."""
     from transferlab.studies._bound import run_bound
 
-    result = run_bound(
-        preset, path=presets, out_dir=out_dir, executor=executor, max_workers=workers, device=device,
-        progress=not quiet, console=_console(stderr=True, quiet=quiet),
-    )
+    result = _run_study(run_bound, preset, presets=presets, out_dir=out_dir, executor=executor, workers=workers,
+                        device=device, quiet=quiet)
     table = Table(title=f"transfer bound ({result.config.preset}): across {len(result.pairs)} pairs [95% CI]",
                   header_style="bold")
     for column in ("measure", "of", "estimate"):
