@@ -23,7 +23,6 @@ from PIL import Image
 def main(out: Path) -> str:
     import transformers
 
-    from transferlab.data import load_glyphs  # noqa: F401 -- the glyphs source renders offline
     from transferlab.data._sized import load_sized
     from transferlab.zoo import build_zoo
 

@@ -162,7 +162,7 @@ def _check_simplex_columns(label_map) -> np.ndarray:
 
 
 def _check_prior(prior, n_classes: int | None = None, name: str = "prior") -> np.ndarray:
-    D = np.asarray(prior, dtype=np.float64) if not isinstance(prior, np.ndarray) else prior.astype(np.float64)
+    D = np.asarray(prior, dtype=np.float64)
     if D.ndim != 1 or D.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D distribution; got shape {D.shape}")
     if not np.isfinite(D).all() or (D < 0).any() or abs(D.sum() - 1.0) > _SIMPLEX_ATOL:
@@ -187,6 +187,15 @@ def _check_class_indices(labels, n: int, n_classes: int, name: str) -> np.ndarra
             f"got values in {int(arr.min())}..{int(arr.max())}"
         )
     return arr.astype(np.int64)
+
+
+def _check_head(head_weight, head_bias) -> tuple[np.ndarray, np.ndarray]:
+    """The source head ``(W, c)`` as float64: ``W`` of shape (K_S, D), ``c`` of shape (K_S,), both finite."""
+    W = _check_matrix(head_weight, "head_weight", "(K_S, D)")
+    c = np.asarray(head_bias, dtype=np.float64)
+    if c.shape != (W.shape[0],) or not np.isfinite(c).all():
+        raise ValueError(f"head_bias must be finite with shape ({W.shape[0]},); got shape {c.shape}")
+    return W, c
 
 
 def _check_transform(transform: TaskTransform, n_features: int, n_source_classes: int) -> tuple:
@@ -562,10 +571,7 @@ def transfer_bound(source_features, source_labels, target_features, target_label
     >>> bool(np.isclose(r.bound, r.source_loss, atol=1e-6)), bool(np.isclose(r.bound, r.transferred_loss, atol=1e-6))
     (True, True)
     """
-    W = _check_matrix(head_weight, "head_weight", "(K_S, D)")
-    c = np.asarray(head_bias, dtype=np.float64)
-    if c.shape != (W.shape[0],) or not np.isfinite(c).all():
-        raise ValueError(f"head_bias must be finite with shape ({W.shape[0]},); got shape {c.shape}")
+    W, c = _check_head(head_weight, head_bias)
     A, b, B, D = _check_transform(transform, W.shape[1], W.shape[0])
     zs, ys, zt, yt = _check_pair(source_features, source_labels, target_features, target_labels, W.shape[0], B.shape[0])
 

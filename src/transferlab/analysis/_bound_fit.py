@@ -16,11 +16,11 @@ from transferlab.analysis._bound import (
     TaskTransform,
     _check_pair,
     _atom_masses,
+    _check_head,
     _ground_cost,
     _label_cost,
     _per_class_loss,
 )
-from transferlab.scores._validation import _check_matrix
 
 _HISTORY = ("objective", "source_loss", "conditional_entropy", "wasserstein", "prior_gap", "invertibility")
 
@@ -144,10 +144,7 @@ def fit_transforms(
     -------
     TransformFit
     """
-    W = _check_matrix(head_weight, "head_weight", "(K_S, D)")
-    c = np.asarray(head_bias, dtype=np.float64)
-    if c.shape != (W.shape[0],) or not np.isfinite(c).all():
-        raise ValueError(f"head_bias must be finite with shape ({W.shape[0]},); got shape {c.shape}")
+    W, c = _check_head(head_weight, head_bias)
     k_s, d = W.shape
     yt_raw = np.asarray(target_labels)
     if yt_raw.ndim != 1 or yt_raw.size == 0 or yt_raw.dtype.kind not in "iu":

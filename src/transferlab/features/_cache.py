@@ -60,6 +60,9 @@ class FeatureCache:
     ) -> str:
         """Digest naming the entry for ``kind`` ("features", "source_probs", "gradients", "probe").
 
+        ``model`` may be any ``torch.nn.Module`` and ``task`` anything with a
+        ``fingerprint`` (a :class:`~transferlab.data.ImageData` of your own data too).
+
         ``options`` (JSON-serialisable) are the settings that change the array,
         e.g. the projection ``dim`` and ``seed`` of the gradients; ``model`` is
         ``None`` for arrays that depend on the task alone (the probe features).

@@ -216,11 +216,10 @@ def _timm(name: str, pretrained: bool = True, **kwargs) -> ExternalModel:
     channels, height, width = cfg["input_size"]
     has_head = getattr(model, "num_classes", 0) > 0
     head = model.get_classifier() if has_head else None
-    ext = ExternalModel(f"timm:{name}", model,
+    return ExternalModel(f"timm:{name}", model,
                         Preprocessing((height, width), tuple(cfg["mean"]), tuple(cfg["std"]), channels),
                         feature_layer=None if isinstance(head, nn.Linear) else _timm_pool(model),
                         has_head=has_head, source_classes=getattr(model, "num_classes", None))
-    return ext
 
 
 def _timm_pool(model) -> str:
@@ -256,7 +255,7 @@ def _file(path: str) -> ExternalModel:
     # Our architectures scale uint8 pixels to [0, 1] and normalise nothing else.
     return ExternalModel(f"file:{path}", model, Preprocessing((height, width), (0.0,) * channels, (1.0,) * channels,
                                                               channels),
-                         forward=model, feature_layer=None, has_head=True, source_classes=int(model.num_classes))
+                         source_classes=int(model.num_classes))
 
 
 def parse_spec(spec) -> tuple[str, str]:

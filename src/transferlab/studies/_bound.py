@@ -42,7 +42,7 @@ from transferlab.scores._logme import logme
 from transferlab.studies._bound_config import BoundConfig, load_bound_config
 from transferlab.studies._presets import job_payload, job_resources
 from transferlab.studies._selection_config import TargetSpec, build_target
-from transferlab.train._probe import fit_linear_probe
+from transferlab.train._probe import _standardise, fit_linear_probe
 from transferlab.train._smooth_head import fit_smooth_head
 from transferlab.zoo._build import build_zoo, load_member_task, zoo_root
 from transferlab.zoo._recipe import MemberRecipe, load_recipe
@@ -73,13 +73,6 @@ def _shrink(task, *, train: int, test: int, seed: int):
     return subsample(task, train_per_class=min(train, low_train), test_per_class=min(test, low_test), seed=seed)
 
 
-def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    train = train.astype(np.float64)
-    mean, scale = train.mean(axis=0), train.std(axis=0)
-    scale = np.where(scale > 1e-12, scale, 1.0)  # constant features stay as they are
-    return (train - mean) / scale, (test.astype(np.float64) - mean) / scale
-
-
 # --------------------------------------------------------------------------- the job
 
 
@@ -102,8 +95,9 @@ def pair_job(*, config: dict, member: str, member_digest: str, target: dict, dev
     probs = cache.source_probabilities(model, task, split="train", device=device)
     seconds["features"] = time.perf_counter() - start
 
-    zs_train, zs_test = _standardise(fs_train, fs_test)
-    zt_train, zt_test = _standardise(ft_train, ft_test)
+    # Per task, with the train split's statistics (as the paper's code and the linear probe do).
+    zs_train, zs_test, _, _ = _standardise(fs_train, fs_test)
+    zt_train, zt_test, _, _ = _standardise(ft_train, ft_test)
     start = time.perf_counter()
     head = fit_smooth_head(zs_train, source.y_train, n_classes=source.n_classes, seed=cfg.seed, device=device,
                            **cfg.head)

@@ -9,8 +9,6 @@ fingerprint; a second run with other scores reads the cache and only scores.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 
 import numpy as np
@@ -18,13 +16,14 @@ import torch
 
 from transferlab._progress import progress_bar
 from transferlab.data._external import ImageData, load_data
-from transferlab.features._cache import FeatureCache, model_digest
+from transferlab.features._cache import FeatureCache
 from transferlab.models._hub import ExternalModel, load_model, parse_spec
-from transferlab.scores._registry import available, spec
+from transferlab.scores._registry import spec
 from transferlab.studies._rank import (
     _PER_MEMBER_SEED,
     Ranking,
     _compute,
+    default_scores,
     _member_seed,
     _one_blas_thread_beside_torch,
     split_score_names,
@@ -32,12 +31,6 @@ from transferlab.studies._rank import (
 
 #: The inputs a ranking of outside models can give: no gradients, source tasks or probes.
 MODEL_INPUTS = frozenset({"features", "source_probs"})
-
-
-def _key(model: ExternalModel, data: ImageData, split: str, kind: str) -> str:
-    parts = {"model": model_digest(model.module), "layer": model.feature_layer, "kind": kind, "split": split,
-             "preprocessing": model.preprocessing.to_dict(), "data": data.fingerprint}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _extract(model: ExternalModel, images, *, batch_size: int, device: str, progress: bool) -> tuple:
@@ -102,7 +95,7 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
     loaded = [load_model(m) for m in models]
     have = MODEL_INPUTS if all(m.has_head for m in loaded) else frozenset({"features"})
     if scores is None:
-        per_model = tuple(sorted(available(have), key=lambda n: (n != "logme", n)))
+        per_model = default_scores(have)
     else:
         per_model, pooled = split_score_names(scores, have=MODEL_INPUTS)
         if pooled:
@@ -112,7 +105,10 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
     with _one_blas_thread_beside_torch(device):
         for model in loaded:
             start = time.perf_counter()
-            keys = {kind: _key(model, data, "train", kind) for kind in ("features", "source_probs")}
+            # Keyed by the weights, the feature layer, the preprocessing and the data's fingerprint.
+            keys = {kind: cache.key(model.module, kind=kind, task=data, split="train", stage=model.feature_layer,
+                                    options={"preprocessing": model.preprocessing.to_dict()})
+                    for kind in ("features", "source_probs")}
             features, probs = cache.get(keys["features"]), cache.get(keys["source_probs"])
             if features is None or (model.has_head and probs is None):
                 features, probs = _extract(model, data.x_train, batch_size=batch_size, device=device,
