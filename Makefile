@@ -17,7 +17,7 @@ test: setup data
 setup: $(STAMP)
 
 # The timm and torchvision adapters, in a venv of their own: torchvision needs torch 2.14.1 (on this
-# disk as a CUDA build of several GB), which the core install's torch==2.13.0 pin refuses.
+# disk as a CUDA build of several GB), which constraints.txt keeps out of the core venv.
 EXTRAS_VENV := .venv-extras
 test-extras:
 	test -x $(EXTRAS_VENV)/bin/python || $(PYTHON) -m venv $(EXTRAS_VENV)
@@ -25,14 +25,15 @@ test-extras:
 	  "transformers>=4.44" "pytest>=8" "hypothesis>=6" numpy scipy scikit-learn POT captum typer rich \
 	  matplotlib safetensors pillow threadpoolctl
 	$(EXTRAS_VENV)/bin/python -m pip install --quiet --no-deps -e .
-	$(EXTRAS_VENV)/bin/python -m pytest -q -rs tests/models/test_hub.py tests/studies/test_rank_models.py
+	$(EXTRAS_VENV)/bin/python -m pytest -q -rs tests/models/test_hub.py tests/rank/test_rank_models.py
 
-# torch==2.13.0 first: the CPU wheel on disk (a plain `torch` would pull a CUDA build).
-$(STAMP): pyproject.toml
+# torch first, pinned by constraints.txt to the CPU wheel on disk (a plain `torch` would pull a CUDA
+# build); the package asks only for torch>=2.2, and the constraints keep pip on the same wheel.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt torch
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian's dataset-fashion-mnist, when we may install it.
@@ -54,6 +55,7 @@ bench: setup
 	$(PY) bench/cka.py
 	$(PY) bench/selection_cost.py
 	$(PY) bench/bound.py
+	$(PY) bench/import_time.py
 
 clean:
 	rm -rf $(VENV) $(EXTRAS_VENV) transferlab-out .pytest_cache

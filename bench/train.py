@@ -30,7 +30,8 @@ from torch import nn
 
 from transferlab.models._base import StagedModel, to_input
 from transferlab.train._config import TrainConfig
-from transferlab.train._fit import _batch_bounds, _derived_seeds, fit
+from transferlab.train import fit
+from transferlab.train._loop import _batch_bounds, _derived_seeds
 
 N_CLASSES = 10
 

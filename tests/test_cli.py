@@ -97,7 +97,7 @@ def test_console_script_runs():
 
 def test_data_download_calls_the_verified_download(monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr("transferlab.data._fashion.download_fashion", lambda force=False: calls.append(force) or tmp_path)
+    monkeypatch.setattr("transferlab.data.download_fashion", lambda force=False: calls.append(force) or tmp_path)
     result = runner.invoke(app, ["data", "download", "fashion"])
     assert result.exit_code == 0, result.output
     assert calls == [False] and str(tmp_path) in result.output.replace("\n", "")
@@ -118,7 +118,7 @@ def _rank_outputs(out):
 def test_rank_default_scores_are_all_written_finite(demo_run, tmp_path):
     import math
 
-    from transferlab.studies._rank import default_scores
+    from transferlab.rank import default_scores
 
     out = tmp_path / "rank"
     result = runner.invoke(
@@ -179,3 +179,64 @@ def test_rank_unknown_score_exits_2_with_the_closest_match():
     assert result.exit_code == 2
     assert "unknown score 'hscroe'" in result.output and "Did you mean 'hscore'?" in result.output
     assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- study commands: one table, one set of options
+
+
+_STUDY_OPTIONS = ("--preset", "--out", "--executor", "--workers", "--presets", "--device", "--quiet", "-q")
+
+
+@pytest.mark.parametrize("name", ["selection", "correlation", "what-transfers", "bound"])
+def test_every_study_command_has_the_shared_options(name):
+    result = runner.invoke(app, ["study", name, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for option in _STUDY_OPTIONS:
+        assert option in result.output, (name, option)
+
+
+def test_demo_command_has_its_subset_of_the_options():
+    result = runner.invoke(app, ["demo", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for option in ("--preset", "--out", "--device", "--quiet"):
+        assert option in result.output
+    for option in ("--executor", "--workers", "--presets"):
+        assert option not in result.output
+
+
+def test_study_command_hands_its_options_to_the_runner(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    calls = []
+
+    def fake_run(preset, **kwargs):
+        calls.append((preset, kwargs))
+        claim = {"claim": "a claim", "setting": "s", "supported": True, "numbers": "1.0"}
+        return SimpleNamespace(config=SimpleNamespace(preset=preset), claims=[claim],
+                               files={"report": tmp_path / "report.md"}, out_dir=tmp_path)
+
+    monkeypatch.setattr("transferlab.studies.run_correlation", fake_run)
+    presets = tmp_path / "p.toml"
+    result = runner.invoke(app, ["study", "correlation", "--preset", "mine", "--presets", str(presets), "--out",
+                                 str(tmp_path / "o"), "--executor", "process", "--workers", "3", "--device",
+                                 "cuda", "-q"])
+    assert result.exit_code == 0, result.output
+    [(preset, kwargs)] = calls
+    assert preset == "mine" and kwargs["path"] == presets and kwargs["out_dir"] == tmp_path / "o"
+    assert (kwargs["executor"], kwargs["max_workers"], kwargs["device"], kwargs["progress"]) == ("process", 3,
+                                                                                                  "cuda", False)
+    assert "a claim" in result.output and "correlation study (mine)" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["study", "selection", "--presets", "no-such-file.toml", "-q"], "does not exist"),
+        (["study", "what-transfers", "--preset", "huge", "-q"], "unknown what-transfers preset 'huge'"),
+        (["study", "bound", "--workers", "two"], "Invalid value for '--workers'"),
+    ],
+)
+def test_study_bad_input_exits_2(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output

@@ -10,6 +10,7 @@ Subpackages load on first use (``transferlab.scores`` never imports torch):
 - ``evaluate``: how good a ranking is
 - ``analysis``: what transfers (integrated-gradients attribution, ...)
 - ``zoo``: model-zoo recipes and builds
+- ``rank``: rank candidate models (a zoo's members, your own) for a target
 - ``runner``: the results store
 - ``report``: tables and figures
 - ``studies``: the demo and the studies
@@ -22,7 +23,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "data", "models", "train", "features", "scores", "evaluate", "analysis", "zoo", "runner", "report", "studies",
+    "data", "models", "train", "features", "scores", "evaluate", "analysis", "zoo", "rank", "runner", "report", "studies",
 )
 __all__ = ["__version__", *_SUBPACKAGES]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferlab.analysis import TaskTransform, fit_transforms, transfer_bound, transfer_wasserstein
-from transferlab.train import fit_smooth_head
+from transferlab.analysis import TaskTransform, fit_smooth_head, fit_transforms, transfer_bound, transfer_wasserstein
 
 
 def _relabelled_pair(seed: int = 0, k: int = 3, d: int = 4):

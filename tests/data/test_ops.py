@@ -216,6 +216,28 @@ def test_k_shot_too_few_samples_names_the_class_and_count():
         k_shot(task, 4)
 
 
+@pytest.mark.parametrize(("k", "seed"), [(1, 0), (3, 7), (4, 11)])
+def test_k_shot_of_a_task_and_of_image_data_keep_the_same_samples(k, seed):
+    # One k-shot draw for both kinds of data: the same labels and seed keep the same samples.
+    from transferlab.data._external import ImageData
+
+    task = _id_task([9, 12, 10, 15, 11], [1] * 5, seed=4)
+    ids = _ids(task.x_train)
+    data = ImageData("mine", [np.full((2, 2, 1), i, np.uint8) for i in ids], task.y_train,
+                     [], np.zeros(0, np.int64), task.class_names, fingerprint="f")
+    from_task = _ids(k_shot(task, k, seed=seed).x_train)
+    few = data.k_shot(k, seed=seed)
+    from_data = np.array([int(image[0, 0, 0]) for image in few.x_train])
+    rng = np.random.default_rng(seed)  # the documented draw (see test_k_shot_follows_the_documented_draw)
+    expected = np.sort(np.concatenate([rng.choice(np.flatnonzero(task.y_train == c), k, replace=False)
+                                       for c in range(5)]))
+    np.testing.assert_array_equal(from_task, expected)
+    np.testing.assert_array_equal(from_data, expected)
+    np.testing.assert_array_equal(few.y_train, task.y_train[expected])
+    with pytest.raises(ValueError, match=r"shots=16 needs 16 train"):  # the option's name in the message
+        data.k_shot(16, seed=seed)
+
+
 @pytest.mark.parametrize(("k", "seed", "match"), [(0, 0, "k must be an integer >= 1"), (2.0, 0, "k must be"),
                                                   (2, -1, "seed must be a non-negative integer"),
                                                   (2, 1.5, "seed must be")])

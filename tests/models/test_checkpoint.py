@@ -312,3 +312,89 @@ def test_shared_tensors_are_saved_and_stay_tied(tmp_path, monkeypatch):
     x = torch.rand(2, 1, 8, 8)
     with torch.no_grad():
         assert torch.equal(ckpt.model(x), model.eval()(x))
+
+
+# -- one loader for every kind of checkpoint file -----------------------------------------------
+def _single_and_joint(tmp_path):
+    """A model checkpoint and a joint multi-domain one, both named expert.safetensors (in two folders)."""
+    from transferlab.models._multidomain import MultiDomainResNet, save_multidomain
+
+    single = save_checkpoint(tmp_path / "single" / "expert.safetensors", _trained("convnet"))
+    joint_model = MultiDomainResNet(["a", "b"], [2, 3], "multibn", width=2, blocks=(1,), seed=0)
+    joint = save_multidomain(tmp_path / "joint" / "expert.safetensors", joint_model)  # creates its folder too
+    return single, joint
+
+
+def _flip_last_tensor_byte(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 0xFF])
+
+
+@pytest.mark.parametrize("corrupt", [_truncate, _flip_header_json, _random_bytes, _flip_last_tensor_byte])
+def test_model_and_joint_checkpoints_fail_through_one_loader(tmp_path, corrupt):
+    from transferlab.models import load_model
+    from transferlab.models._multidomain import load_multidomain
+
+    single, joint = _single_and_joint(tmp_path)
+    messages = {}
+    for path, loaders in [(single, [load_checkpoint, lambda p: load_model(f"file:{p}")]), (joint, [load_multidomain])]:
+        path.write_bytes(corrupt(path.read_bytes()))
+        for load in loaders:
+            with pytest.raises(ValueError) as info:
+                load(path)
+            message = str(info.value)
+            assert str(path) in message  # names the file
+            messages.setdefault(path, set()).add(message.replace(str(path), "<file>").split(": ", 1)[0])
+    # The same form for both kinds (safetensors' own detail after the first colon aside).
+    assert messages[single] == messages[joint] and len(messages[single]) == 1
+    if corrupt is _flip_last_tensor_byte:
+        assert messages[joint] == {"checkpoint <file> is corrupt"}
+    else:
+        assert messages[joint] == {"checkpoint <file> is not a valid safetensors file (corrupt or truncated?)"}
+
+
+def test_each_loader_names_the_kind_it_expects(tmp_path):
+    from transferlab.models._multidomain import load_multidomain, read_multidomain_metadata
+
+    single, joint = _single_and_joint(tmp_path)
+    with pytest.raises(ValueError, match=r"expert\.safetensors is a safetensors file but not a transferlab checkpoint"
+                                         r".*'transferlab-multidomain'.*save it with save_checkpoint"):
+        load_checkpoint(joint)
+    with pytest.raises(ValueError, match=r"not a transferlab multi-domain checkpoint.*save it with save_multidomain"):
+        load_multidomain(single)
+    with pytest.raises(ValueError, match="not a transferlab multi-domain checkpoint"):
+        read_multidomain_metadata(single)
+    with pytest.raises(FileNotFoundError, match=r"checkpoint .*nope\.safetensors does not exist"):
+        load_multidomain(tmp_path / "nope.safetensors")
+
+
+def test_joint_tensors_must_match_the_rebuilt_model(tmp_path):
+    from transferlab.models._multidomain import MULTIDOMAIN_KEY, load_multidomain
+
+    _, joint = _single_and_joint(tmp_path)
+    with safe_open(str(joint), framework="pt") as fh:
+        document = json.loads(fh.metadata()[MULTIDOMAIN_KEY])
+    document["config"]["width"] = 3
+    save_file(load_file(str(joint)), str(joint), metadata={MULTIDOMAIN_KEY: json.dumps(document)})
+    with pytest.raises(ValueError, match=r"tensors do not match a MultiDomainResNet with config .*wrong shapes"):
+        load_multidomain(joint)
+
+
+def test_a_float64_joint_model_round_trips_bit_exactly(tmp_path):
+    from transferlab.models._multidomain import MultiDomainResNet, load_multidomain, save_multidomain
+
+    model = MultiDomainResNet(["a", "b"], [2, 3], "adapters", width=2, blocks=(1,), seed=1).double().eval()
+    loaded = load_multidomain(save_multidomain(tmp_path / "joint.safetensors", model))
+    assert loaded.heads[0].weight.dtype == torch.float64
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        for domain in ("a", "b"):
+            assert torch.equal(loaded(x, domain), model(x, domain))
+
+
+def test_loaded_checkpoint_carries_the_verified_digest(saved):
+    path, model = saved
+    ckpt = load_checkpoint(path)
+    assert ckpt.tensors_sha256 == read_checkpoint_metadata(path)["tensors_sha256"]
+    assert len(ckpt.tensors_sha256) == 64
+    other = save_checkpoint(path.with_name("other.safetensors"), _trained("convnet", steps=3))
+    assert load_checkpoint(other).tensors_sha256 != ckpt.tensors_sha256  # other weights, other digest

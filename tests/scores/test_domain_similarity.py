@@ -170,7 +170,8 @@ def test_importing_the_score_modules_does_not_import_torch():
     # POT imports torch when it is installed, so it is imported only when an EMD is solved.
     code = (
         "import sys, transferlab.scores._domain_similarity, transferlab.scores._rsa, "
-        "transferlab.scores._feature_metrics, transferlab.scores._random, transferlab.scores._pool; "
+        "transferlab.scores._feature_metrics, transferlab.scores._random, transferlab.scores._pool, "
+        "transferlab.scores._ncti, transferlab.scores._etran; "
         "assert 'torch' not in sys.modules, 'torch was imported'; assert 'ot' not in sys.modules"
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)

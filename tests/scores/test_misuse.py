@@ -1,13 +1,14 @@
-"""The misuse table: every registered score against every kind of bad or unusual input.
+"""The misuse table: every registered per-model score against every kind of bad or unusual input.
 
 One parametrized test runs each (score, case) pair. A case either expects a
 ``ValueError`` whose message names the offending argument, or a documented
 correct value: a finite Python float, equal (where the math says so) to the
-value on the clean input. What a case cannot know from the registry alone
-(does the score accept a class with one sample? a constant feature matrix? is
-it scale-invariant?) is declared per score in :data:`TRAITS`, read from each
-score's docstring; :func:`test_every_score_is_in_the_table` makes sure no score
-is forgotten.
+value on the clean input. What a case cannot know from the needs alone (does
+the score accept a class with one sample? a constant feature matrix? is it
+scale-invariant? does renaming the classes leave it unchanged?) is read from
+the score's spec, ``spec(name).traits``, declared next to its
+``@register_score`` decorator. Pool-level scores have their own validation
+tests in ``test_pool.py`` and share the property tests of ``test_properties.py``.
 
 Inputs for every need (features, source probabilities, gradients, source
 features and labels, probe features) come from one seeded generator in
@@ -17,83 +18,11 @@ features and labels, probe features) come from one seeded generator in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from transferlab.scores._registry import available, spec
-
-
-@dataclass(frozen=True)
-class Traits:
-    """What a score's docstring promises for the inputs the registry cannot describe.
-
-    Attributes
-    ----------
-    min_per_class : int
-        1: a class with a single sample gives a finite value; 2: a ``ValueError``
-        naming ``labels``.
-    constant : str
-        ``"finite"``: zero-variance (every row equal) input gives a finite value;
-        ``"raises"``: a ``ValueError`` naming the argument.
-    scale_invariant : bool
-        The value at magnitude 1e12 equals the value at magnitude 1 (all
-        feature-like inputs scaled together).
-    stochastic : bool
-        A seeded random choice makes the value depend on the order of the
-        samples (same seed, same order, same value); exempt from the
-        sample-permutation property in ``test_properties.py``.
-    """
-
-    min_per_class: int = 2
-    constant: str = "finite"
-    scale_invariant: bool = True
-    stochastic: bool = False
-
-
-#: One row per registered per-model score, from each score's docstring.
-TRAITS: dict[str, Traits] = {
-    # Cui et al.: count-weighted class means, so one sample per class is a mean too;
-    # constant target features are one point; exp(-gamma EMD) depends on the scale
-    # (at 1e12 it underflows to 0.0, a finite documented value).
-    "domain_similarity": Traits(min_per_class=1, constant="finite", scale_invariant=False),
-    # Sparsity of each sample's features (scale-free ratio); ignores the labels.
-    "feature_metrics": Traits(min_per_class=1, constant="finite", scale_invariant=True),
-    # Per-class diagonal Gaussians need a variance per class; constant features give
-    # -C(C-1) (all classes coincide); invariant to per-dimension scaling.
-    "gbc": Traits(min_per_class=2, constant="finite", scale_invariant=True),
-    # tr(pinv(cov f) cov(E[f|y])): affine-invariant; constant features give 0.
-    "hscore": Traits(min_per_class=1, constant="finite", scale_invariant=True),
-    "regularized_hscore": Traits(min_per_class=1, constant="finite", scale_invariant=True),
-    # Source probabilities only: a class with one sample is a valid empirical joint;
-    # uniform rows ("constant") give the log class prior. Not scaled (probabilities).
-    "leep": Traits(min_per_class=1, constant="finite", scale_invariant=False),
-    "nce": Traits(min_per_class=1, constant="finite", scale_invariant=False),
-    # Pearson correlations of Gram matrices with the labels: scale-free; constant K gives 0.
-    "lfc": Traits(min_per_class=1, constant="finite", scale_invariant=True),
-    "lgc": Traits(min_per_class=1, constant="finite", scale_invariant=True),
-    # Bayesian evidence: one-hot targets need no per-class variance; constant F has
-    # rank one; the evidence maximum is invariant to F -> cF (alpha absorbs c^2).
-    "logme": Traits(min_per_class=1, constant="finite", scale_invariant=True),
-    # PCA components rescaled to unit mean variance (reg_covar relative to the data);
-    # the Gaussian mixture's k-means initialisation is seeded, so the value depends on
-    # the order of the samples.
-    "nleep": Traits(min_per_class=1, constant="finite", scale_invariant=True, stochastic=True),
-    # Pearson correlation of the feature and label correlation matrices. Seeded subset
-    # only above max_samples=2000 samples (never in these tests): deterministic here.
-    "parc": Traits(min_per_class=2, constant="finite", scale_invariant=True),
-    # A seeded draw that ignores the data: invariant to everything but the seed.
-    "random": Traits(min_per_class=1, constant="finite", scale_invariant=True),
-    # Spearman of two RDMs (1 - Pearson per pair): scale-free; labels unused. Seeded
-    # subset only above max_samples=2000: deterministic here.
-    "rsa": Traits(min_per_class=1, constant="finite", scale_invariant=True),
-    # Regularised FDA: the shrinkage exp(-a sigma) depends on the feature scale
-    # (documented); constant features give -H(Y).
-    "sfda": Traits(min_per_class=2, constant="finite", scale_invariant=False),
-    # Coding rate with a fixed distortion eps: not scale-invariant (documented).
-    "transrate": Traits(min_per_class=1, constant="finite", scale_invariant=False),
-}
+from transferlab.scores import available, spec
 
 #: Array arguments aligned with the target samples (one row per label).
 TARGET_ARRAYS = ("features", "gradients", "source_probs", "probe_features")
@@ -241,7 +170,7 @@ def _class_with_one_sample(name, inputs):
     last = int(y.max())
     rows = np.concatenate([np.flatnonzero(y != last), np.flatnonzero(y == last)[:1]])
     small = _take_rows(inputs, rows)
-    if TRAITS[name].min_per_class <= 1:
+    if spec(name).min_per_class <= 1:
         _finite_float(_call(name, small))
     else:
         with pytest.raises(ValueError, match=r"every class in labels needs at least \d+ samples"):
@@ -262,7 +191,9 @@ def _relabelled(mapping, source_mapping):
         renamed = dict(inputs, labels=np.asarray(mapping)[inputs["labels"]])
         if "source_labels" in inputs:
             renamed["source_labels"] = np.asarray(source_mapping)[inputs["source_labels"]]
-        np.testing.assert_allclose(_finite_float(_call(name, renamed)), expected, rtol=1e-7, atol=1e-10)
+        value = _finite_float(_call(name, renamed))
+        if spec(name).label_permutation_invariant:
+            np.testing.assert_allclose(value, expected, rtol=1e-7, atol=1e-10)
 
     return case
 
@@ -288,7 +219,7 @@ def _constant(name, inputs):
         constant[arg] = np.full_like(inputs[arg], 1.0 / inputs[arg].shape[1])
     else:  # every row the same vector: zero variance in every column
         constant[arg] = np.broadcast_to(inputs[arg][0], inputs[arg].shape).copy()
-    if TRAITS[name].constant == "finite":
+    if spec(name).constant == "finite":
         _finite_float(_call(name, constant))
     else:
         with pytest.raises(ValueError, match=rf"(?<![a-z_]){arg}\b"):
@@ -318,7 +249,7 @@ def _large_magnitude(name, inputs):
     for k in _arrays(inputs, FEATURE_LIKE):
         big[k] = inputs[k] * 1e12
     value = _finite_float(_call(name, big))
-    if TRAITS[name].scale_invariant:
+    if spec(name).scale_invariant:
         np.testing.assert_allclose(value, _call(name, inputs), rtol=1e-6, atol=1e-9)
 
 
@@ -364,22 +295,11 @@ def _pairs():
 
 @pytest.mark.parametrize("name, case", list(_pairs()))
 def test_misuse(name, case):
-    if name not in TRAITS:
-        pytest.fail(f"score {name!r} is missing from TRAITS in {__name__}")
     inputs = make_inputs(spec(name).needs)
     snapshot = {k: v.copy() for k, v in inputs.items()}
     CASES[case][0](name, inputs)
     for k, v in snapshot.items():  # no case may modify the caller's arrays
         np.testing.assert_array_equal(inputs[k], v, err_msg=f"{name} modified {k} in place")
-
-
-def test_every_score_is_in_the_table():
-    registered = set(available())
-    assert sorted(registered - set(TRAITS)) == [], "add these scores to TRAITS"
-    assert sorted(set(TRAITS) - registered) == [], "TRAITS lists scores that are not registered"
-    for name, traits in TRAITS.items():
-        assert traits.constant in ("finite", "raises"), name
-        assert traits.min_per_class in (1, 2), name
 
 
 def test_the_inputs_cover_every_need():
@@ -409,7 +329,7 @@ def test_naming_regex_tells_features_from_source_features():
 
 
 def test_check_features_labels_names_other_per_sample_matrices():
-    from transferlab.scores._validation import check_features_labels
+    from transferlab._validation import check_features_labels
 
     with pytest.raises(ValueError, match=r"gradients must be finite"):
         check_features_labels([[np.nan], [1.0]], [0, 1], name="gradients")
@@ -420,7 +340,7 @@ def test_check_features_labels_names_other_per_sample_matrices():
 
 
 def test_check_source_features():
-    from transferlab.scores._validation import check_source_features
+    from transferlab._validation import check_source_features
 
     S, ys, classes = check_source_features(np.float32([[1, 2], [3, 4], [5, 6]]), ["b", "a", "b"], n_features=2)
     assert S.dtype == np.float64 and ys.tolist() == [1, 0, 1] and classes.tolist() == ["a", "b"]
@@ -441,7 +361,7 @@ def test_check_source_features():
 
 
 def test_check_rows():
-    from transferlab.scores._validation import check_rows
+    from transferlab._validation import check_rows
 
     probe = np.arange(6.0).reshape(3, 2)
     out = check_rows(probe, 3, name="probe_features")
@@ -471,7 +391,7 @@ def test_compute_names_the_missing_input_and_the_score():
 
 
 def test_compute_passes_needs_by_keyword_and_ignores_the_rest():
-    from transferlab.scores._registry import _make_decorator, _ScoreRegistry
+    from transferlab.scores._registry import _ScoreRegistry
 
     reg = _ScoreRegistry()
     seen = {}
@@ -481,7 +401,7 @@ def test_compute_passes_needs_by_keyword_and_ignores_the_rest():
         seen.update(labels=labels, probe_features=probe_features, features=features, scale=scale)
         return 1.5
 
-    _make_decorator(reg, "odd", {"features", "probe"}, "Doe 2024", None)(odd_order)
+    reg.register_score("odd", needs={"features", "probe"}, reference="Doe 2024")(odd_order)
     labels, feats, probe = np.array([0, 1]), np.ones((2, 3)), np.zeros((2, 1))
     value = reg.spec("odd").compute(labels, features=feats, probe_features=probe, source_probs=np.eye(2), scale=2.0)
     assert value == 1.5

@@ -10,20 +10,10 @@ from scipy.stats import multivariate_normal
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from transferlab.scores import _registry
-from transferlab.scores._pool import (
-    _LDA,
-    POOL_SCORES,
-    _energy_score,
-    _etran_terms,
-    _minmax,
-    _ncti_terms,
-    _regression_score,
-    available_pool_scores,
-    etran,
-    get_pool_score,
-    ncti,
-)
+from transferlab.scores import available, spec
+from transferlab.scores._etran import _energy_score, _etran_terms, _regression_score, etran
+from transferlab.scores._ncti import _ncti_terms, ncti
+from transferlab.scores._pool import _LDA, _minmax
 
 POOL_FUNCTIONS = [ncti, etran]
 
@@ -214,6 +204,23 @@ def test_scores_lie_in_the_documented_range_and_permute_with_the_pool(seed):
         np.testing.assert_allclose(score([X[rows] for X in pool], labels[rows]), values, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: the PCA keeps components down to max(N, D) * eps of the largest centred "
+    "singular value, but centring features far from the origin leaves rounding of about eps times "
+    "their norm, so with N <= D a rounding-level component survives and dominates the LDA",
+)
+def test_ncti_translation_invariance_with_fewer_samples_than_dimensions():
+    # The PCA and the LDA both centre the features: moving every sample of a member by one
+    # vector changes no term in exact arithmetic. N = 5 samples in 6 to 8 dimensions (centred
+    # rank 4), moved 100 standard deviations away: the normalised scores move by 0.62.
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 0, 1, 1, 1])
+    pool = [rng.normal(size=(5, d)) + 2.0 * rng.normal(size=(2, d))[labels] for d in (7, 8, 6)]
+    moved = [X + 100.0 * rng.normal(size=X.shape[1]) for X in pool]
+    np.testing.assert_allclose(ncti(moved, labels), ncti(pool, labels), rtol=0, atol=1e-3)
+
+
 @pytest.mark.parametrize("score", POOL_FUNCTIONS)
 def test_a_well_clustered_candidate_beats_a_random_one(score):
     rng = np.random.default_rng(8)
@@ -294,34 +301,43 @@ def test_pool_validation(score):
 
 def test_etran_option_validation():
     pool, labels = _problem(14)
-    with pytest.raises(ValueError, match=r"energy_weight must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"energy_weight must be a finite number in \[0, 1\]; got 1.5"):
         etran(pool, labels, energy_weight=1.5)
-    with pytest.raises(ValueError, match=r"energy_fraction must lie in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"energy_fraction must be a finite number in \(0, 1\]; got 0.0"):
         etran(pool, labels, energy_fraction=0.0)
+    with pytest.raises(ValueError, match=r"energy_weight must be a finite number in \[0, 1\]; got True"):
+        etran(pool, labels, energy_weight=True)
     with pytest.raises(ValueError, match="regression_targets must have one row per sample"):
         etran(pool, labels, regression_targets=np.zeros(labels.size - 1))
     with pytest.raises(ValueError, match="regression_weight must be a finite number >= 0"):
         etran(pool, labels, regression_targets=np.zeros(labels.size), regression_weight=-1.0)
 
 
-# --------------------------------------------------------------------------- table
+# --------------------------------------------------------------------------- traits
+# The traits of test_misuse.py's per-model table, for the pool scores: what a pool whose
+# members have a class of one sample, or constant features, gives. The invariances are
+# checked with every other score in test_properties.py.
 
 
-def test_pool_score_table():
-    assert available_pool_scores() == ["etran", "ncti"]
-    assert get_pool_score("ncti") is ncti and get_pool_score(" ETran ") is etran
-    assert dict(POOL_SCORES) == {"etran": etran, "ncti": ncti}
-    with pytest.raises(TypeError):
-        POOL_SCORES["other"] = ncti  # read-only
-    with pytest.raises(
-        ValueError, match=r"unknown pool score 'nctii'\. Did you mean 'ncti'\? Available pool scores: etran, ncti"
-    ):
-        get_pool_score("nctii")
-    with pytest.raises(ValueError, match=r"unknown pool score 'logme'\. Available pool scores: etran, ncti"):
-        get_pool_score("logme")
-    with pytest.raises(ValueError, match="name must be a string"):
-        get_pool_score(None)
+@pytest.mark.parametrize("name", available(kind="pool"))
+def test_class_with_one_sample_follows_the_spec(name):
+    pool, labels = _problem(15)
+    rows = np.concatenate([np.flatnonzero(labels != 2), np.flatnonzero(labels == 2)[:1]])
+    small = [X[rows] for X in pool]
+    if spec(name).min_per_class <= 1:
+        assert np.all(np.isfinite(spec(name).compute_pool(small, labels[rows])))
+    else:
+        with pytest.raises(ValueError, match=r"every class in labels needs at least \d+ samples"):
+            spec(name).compute_pool(small, labels[rows])
 
 
-def test_pool_scores_stay_out_of_the_per_model_registry():
-    assert not {"ncti", "etran"} & set(_registry.available())
+@pytest.mark.parametrize("name", available(kind="pool"))
+def test_constant_members_follow_the_spec(name):
+    pool, labels = _problem(16)
+    constant = [np.broadcast_to(X[0], X.shape).copy() for X in pool]
+    for members in (constant, [pool[0], constant[1], pool[2]]):  # all constant, or one of them
+        if spec(name).constant == "finite":
+            assert np.all(np.isfinite(spec(name).compute_pool(members, labels)))
+        else:
+            with pytest.raises(ValueError, match=r"pool\[\d\]"):
+                spec(name).compute_pool(members, labels)

@@ -1,25 +1,79 @@
-"""Properties every registered score must have, checked with hypothesis on random valid input.
+"""Properties of every registered score, checked with hypothesis on random valid input.
 
-- a finite Python float (never NaN or Inf) for small random ``N``, ``D``, ``C``
-  (at least 2 samples per class), at several magnitudes;
-- the same value when the samples are permuted (every deterministic score;
-  the scores marked ``stochastic`` in the misuse table are exempt: their seeded
-  random choices depend on the sample order);
-- the same value when the classes are renamed (a permutation of the class ids
-  written as other integers, or strings).
+Parametrized over the whole registry, per-model and pool-level scores alike
+(``available(kind=None)``); a pool score is called through
+:meth:`~transferlab.scores.ScoreSpec.compute_pool` on a pool of three candidates.
+What a score promises is read from its spec (``spec(name).traits``), as timm's
+tests read each model's ``pretrained_cfg``:
+
+- every score: finite Python floats for small random ``N``, ``D``, ``C`` (at
+  least 2 samples per class) at several magnitudes;
+- every score not declared ``stochastic``: the same values when the samples are
+  permuted (a stochastic score's seeded random choices depend on the order);
+- ``label_permutation_invariant``: the same values when the classes (and the
+  source classes) are renamed by a permutation, as scattered integers or strings;
+- ``translation_invariant``: the same values when a constant vector is added to
+  every row of the feature-like inputs;
+- ``scale_invariant``: the same values when the feature-like inputs are
+  multiplied by a positive number;
+- ``seeded``, ``per_member_seed``, ``stochastic``: the signature takes a seed,
+  the same seed gives the same value, and a per-member-seed score ignores the data.
+
+A trait declared False must not hold either (:func:`test_undeclared_invariances_do_not_hold`),
+so the declarations say exactly what each score does.
+
+Tolerances: every invariance above is exact in real arithmetic, so the values
+agree up to rounding. Per-model scores: ``rtol=1e-7`` (and ``atol=1e-9`` for
+values near 0) leaves four orders of magnitude above the largest rounding effect
+seen (about 1e-11, NLEEP's EM iterations) and is far below the O(1) change of a
+score that lacks the invariance (LogME under translation moves by 2.5).
+Pool scores: min-max normalisation divides the rounding of each raw term by the
+term's range across the pool, which may be as small as ``1e-12`` of the term
+(``_MINMAX_RTOL`` in ``_pool.py``; below it the term counts as constant), so a
+normalised term may move by about ``eps / 1e-12 = 2e-4`` (1.3e-4 seen over 3000
+random pools, where every candidate's mean posterior was ``1 - 1e-12``). Their
+values lie in ``[-1, 2]``: ``atol=1e-3`` still catches an O(1) violation.
+
+Known defects (a declared invariance that fails on some inputs) are listed in
+:data:`KNOWN_DEFECTS`: those cases are expected to fail here, and a strict xfail
+in the score's own test file pins each one, so fixing it turns that test red
+until the xfail is removed.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.scores.test_misuse import TRAITS
-from transferlab.scores._registry import available, spec
+from transferlab.scores import available, spec
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: (rtol, atol) of the invariance checks, by kind (see the module docstring).
+TOLERANCE = {"model": (1e-7, 1e-9), "pool": (1e-7, 1e-3)}
+
+#: (score, trait) -> why the declared invariance fails on some inputs, and the strict
+#: xfail that pins it. The trait stays declared: it is what the score means to compute.
+KNOWN_DEFECTS = {
+    ("logme", "scale_invariant"): "the fixed point starts at alpha = beta = 1 and stops early on "
+    "features much smaller than 1, or much larger when N < D "
+    "(test_logme.py::test_scale_invariance_far_from_unit_scale)",
+    ("ncti", "translation_invariant"): "with N <= D the PCA's rank cut is relative to the centred "
+    "spectrum, so features far from the origin keep a rounding-level component "
+    "(test_pool.py::test_ncti_translation_invariance_with_fewer_samples_than_dimensions)",
+}
+
+#: Every registered score, per-model and pool-level.
+ALL = available(kind=None)
+#: Inputs whose values are features (translated and scaled; probabilities are not).
+FEATURE_LIKE = ("features", "gradients", "source_features", "probe_features")
+#: Inputs with one row per target sample.
+TARGET_ARRAYS = ("features", "source_probs", "gradients", "probe_features")
+#: Feature-like inputs that live in the same space and move together (one shift for both).
+SAME_SPACE = {"source_features": "features"}
 
 
 @st.composite
@@ -32,11 +86,12 @@ def problems(draw):
     return seed, tuple(counts), n_features, scale
 
 
-def random_inputs(needs, seed: int, counts, n_features: int, scale: float) -> dict:
-    """Random valid inputs for every need (the keyword arguments of ``ScoreSpec.compute``).
+def random_inputs(name: str, seed: int, counts, n_features: int, scale: float) -> dict:
+    """Random valid inputs of score ``name``: the keyword arguments of ``compute``, or ``pool`` and ``labels``.
 
     Class-dependent means of random strength plus noise, so the samples range
-    from separable to pure noise; labels are sorted by class.
+    from separable to pure noise; labels are sorted by class. A pool score gets
+    ``pool``: three candidates of different dimensions and signal strengths.
     """
     rng = np.random.default_rng(seed)
     n_classes = len(counts)
@@ -48,7 +103,6 @@ def random_inputs(needs, seed: int, counts, n_features: int, scale: float) -> di
         strength = rng.uniform(0.0, 3.0)
         return scale * (strength * onehot @ rng.normal(size=(n_classes, dim)) + rng.normal(size=(n, dim)))
 
-    out = {"labels": labels}
     features = informative(n_features)
     n_source = int(rng.integers(2, 5))
     logits = rng.uniform(0, 4) * onehot @ rng.normal(size=(n_classes, n_source)) + rng.normal(size=(n, n_source))
@@ -61,73 +115,215 @@ def random_inputs(needs, seed: int, counts, n_features: int, scale: float) -> di
         + rng.normal(size=(source_labels.shape[0], n_features))
     )
     probe = informative(max(n_features, 2))
-    if "features" in needs:
+    s = spec(name)
+    if s.kind == "pool":
+        return {"labels": labels, "pool": [features, informative(n_features + 1), informative(max(n_features - 1, 1))]}
+    out = {"labels": labels}
+    if "features" in s.needs:
         out["features"] = features
-    if "source_probs" in needs:
+    if "source_probs" in s.needs:
         out["source_probs"] = probs
-    if "gradients" in needs:
+    if "gradients" in s.needs:
         out["gradients"] = gradients
-    if "source_features" in needs:
+    if "source_features" in s.needs:
         out["source_features"], out["source_labels"] = source_features, source_labels
-    if "probe" in needs:
+    if "probe" in s.needs:
         out["probe_features"] = probe
     return out
 
 
-def _target_arrays(inputs: dict) -> list[str]:
-    return [k for k in ("features", "source_probs", "gradients", "probe_features") if k in inputs]
+def values(name: str, inputs: dict, **options) -> np.ndarray:
+    """The score's values on ``inputs`` (one per pool member, or one), checked to be finite Python floats."""
+    s = spec(name)
+    if s.kind == "pool":
+        out = s.compute_pool(inputs["pool"], inputs["labels"], **options)
+        assert isinstance(out, list) and len(out) == len(inputs["pool"])
+    else:
+        out = [s.compute(**inputs, **options)]
+    assert all(type(v) is float for v in out), f"{name} returned {out!r}, not Python floats"
+    assert np.all(np.isfinite(out)), f"{name} returned {out} on valid input"
+    return np.array(out)
 
 
-def _value(name: str, inputs: dict) -> float:
-    value = spec(name).compute(**inputs)
-    assert type(value) is float, f"{name} returned {type(value).__name__}, not a Python float"
-    assert np.isfinite(value), f"{name} returned {value} on valid input"
-    return value
+def _map_arrays(inputs: dict, func, names) -> dict:
+    """``inputs`` with ``func(name, array)`` applied to the arrays in ``names`` (pool members count as features)."""
+    out = dict(inputs)
+    for k in names:
+        if k in inputs:
+            out[k] = func(k, inputs[k])
+    if "pool" in inputs and "features" in names:
+        out["pool"] = [func(f"pool[{i}]", X) for i, X in enumerate(inputs["pool"])]
+    return out
 
 
-@pytest.mark.parametrize("name", available())
+def _with_trait(trait: str) -> list[str]:
+    return [n for n in ALL if getattr(spec(n), trait)]
+
+
+def _declaring(trait: str) -> list:
+    """The scores whose spec declares ``trait``, with the known defects marked as expected failures."""
+    return [
+        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_DEFECTS[n, trait], strict=False))
+        if (n, trait) in KNOWN_DEFECTS
+        else n
+        for n in _with_trait(trait)
+    ]
+
+
+def assert_same(name: str, actual: np.ndarray, expected: np.ndarray) -> None:
+    rtol, atol = TOLERANCE[spec(name).kind]
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------------- every score
+
+
+@pytest.mark.parametrize("name", ALL)
 @SETTINGS
 @given(problem=problems())
 def test_finite_on_valid_input(name, problem):
-    _value(name, random_inputs(spec(name).needs, *problem))
+    values(name, random_inputs(name, *problem))
 
 
-DETERMINISTIC = [name for name in available() if not (name in TRAITS and TRAITS[name].stochastic)]
-
-
-@pytest.mark.parametrize("name", DETERMINISTIC)
+@pytest.mark.parametrize("name", [n for n in ALL if not spec(n).stochastic])
 @SETTINGS
 @given(problem=problems(), order_seed=st.integers(0, 2**32 - 1))
 def test_invariant_to_sample_order(name, problem, order_seed):
-    inputs = random_inputs(spec(name).needs, *problem)
+    inputs = random_inputs(name, *problem)
     order = np.random.default_rng(order_seed).permutation(inputs["labels"].shape[0])
-    permuted = dict(inputs, labels=inputs["labels"][order])
-    for k in _target_arrays(inputs):
-        permuted[k] = inputs[k][order]
+    permuted = _map_arrays(inputs, lambda k, X: X[order], ("labels", *TARGET_ARRAYS))
     if "source_labels" in inputs:  # the source set is a set too
         source_order = np.random.default_rng(order_seed + 1).permutation(inputs["source_labels"].shape[0])
         permuted["source_features"] = inputs["source_features"][source_order]
         permuted["source_labels"] = inputs["source_labels"][source_order]
-    np.testing.assert_allclose(_value(name, permuted), _value(name, inputs), rtol=1e-7, atol=1e-9)
+    assert_same(name, values(name, permuted), values(name, inputs))
 
 
-@pytest.mark.parametrize("name", available())
+# --------------------------------------------------------------------------- declared invariances
+
+
+def _renamed(inputs: dict, rename_seed: int, as_strings: bool) -> dict:
+    """The classes renamed by a random permutation, written as scattered integers or strings."""
+    rng = np.random.default_rng(rename_seed)
+    out = dict(inputs)
+    for key in ("labels", "source_labels"):
+        if key in inputs:
+            n_classes = int(inputs[key].max()) + 1
+            new = rng.permutation(n_classes) * 7 - 5
+            names = np.array([f"class{v:+d}" for v in new]) if as_strings else new
+            out[key] = names[inputs[key]]
+    return out
+
+
+@pytest.mark.parametrize("name", _declaring("label_permutation_invariant"))
 @SETTINGS
 @given(problem=problems(), rename_seed=st.integers(0, 2**32 - 1), as_strings=st.booleans())
-def test_invariant_to_class_renaming(name, problem, rename_seed, as_strings):
-    inputs = random_inputs(spec(name).needs, *problem)
-    rng = np.random.default_rng(rename_seed)
-    n_classes = int(inputs["labels"].max()) + 1
-    # New names in a new order: a permutation of the classes, as scattered integers or strings.
-    new = rng.permutation(n_classes) * 7 - 5
-    names = np.array([f"class{v:+d}" for v in new]) if as_strings else new
-    renamed = dict(inputs, labels=names[inputs["labels"]])
-    np.testing.assert_allclose(_value(name, renamed), _value(name, inputs), rtol=1e-7, atol=1e-9)
+def test_label_permutation_invariance(name, problem, rename_seed, as_strings):
+    inputs = random_inputs(name, *problem)
+    renamed = _renamed(inputs, rename_seed, as_strings)
+    assert_same(name, values(name, renamed), values(name, inputs))
 
 
-def test_stochastic_scores_are_reproducible():
-    # The exemption from sample-order invariance is no licence for unseeded randomness.
-    for name, traits in TRAITS.items():
-        if traits.stochastic and name in available():
-            inputs = random_inputs(spec(name).needs, 0, (4, 5, 3), 3, 1.0)
-            assert _value(name, inputs) == _value(name, inputs)
+def _translated(inputs: dict, shift_seed: int, size: float) -> dict:
+    """A random constant vector added to every row of each feature-like input.
+
+    Its entries are ``size`` times the largest absolute entry of the input, so
+    ``size=10`` puts the data far from the origin compared with its spread.
+    ``source_features`` moves with ``features`` (one space); the other inputs
+    and the pool members each get their own vector.
+    """
+    rng = np.random.default_rng(shift_seed)
+    shifts: dict[str, np.ndarray] = {}
+
+    def shift(k: str, X: np.ndarray) -> np.ndarray:
+        space = SAME_SPACE.get(k, k)
+        if space not in shifts:
+            shifts[space] = size * max(float(np.abs(X).max()), 1e-300) * rng.normal(size=X.shape[1])
+        return X + shifts[space]
+
+    return _map_arrays(inputs, shift, FEATURE_LIKE)
+
+
+@pytest.mark.parametrize("name", _declaring("translation_invariant"))
+@SETTINGS
+@given(problem=problems(), shift_seed=st.integers(0, 2**32 - 1), size=st.sampled_from([0.1, 1.0, 10.0]))
+def test_translation_invariance(name, problem, shift_seed, size):
+    inputs = random_inputs(name, *problem)
+    moved = _translated(inputs, shift_seed, size)
+    assert_same(name, values(name, moved), values(name, inputs))
+
+
+def _scaled(inputs: dict, factor: float) -> dict:
+    return _map_arrays(inputs, lambda k, X: factor * X, FEATURE_LIKE)
+
+
+@pytest.mark.parametrize("name", _declaring("scale_invariant"))
+@SETTINGS
+@given(problem=problems(), factor=st.sampled_from([1e-6, 0.37, 1e6]))
+def test_scale_invariance(name, problem, factor):
+    # Multiplying by a power of 2 would be exact in floating point; these factors are not,
+    # so the comparison also covers rounding. (The misuse table checks 1e12.)
+    inputs = random_inputs(name, *problem)
+    assert_same(name, values(name, _scaled(inputs, factor)), values(name, inputs))
+
+
+#: trait -> how to break it on fixed input. Scaling down: the scale-dependent shrinkages
+#: (SFDA, NCTI) are near their floor at unit scale and above, and differ only below it.
+BREAKERS = {
+    "translation_invariant": lambda inputs: _translated(inputs, 0, 1.0),
+    "scale_invariant": lambda inputs: _scaled(inputs, 1e-2),
+}
+
+
+#: Needs whose inputs are feature-like (a score reading only ``source_probs`` has none:
+#: translation and scale do not apply to it, and it declares both False).
+FEATURE_NEEDS = frozenset({"features", "gradients", "source_features", "probe"})
+
+
+def _undeclared():
+    for name in ALL:
+        for trait in BREAKERS:
+            if not getattr(spec(name), trait) and spec(name).needs & FEATURE_NEEDS:
+                yield pytest.param(name, trait, id=f"{name}-{trait}")
+
+
+@pytest.mark.parametrize("name, trait", list(_undeclared()))
+def test_undeclared_invariances_do_not_hold(name, trait):
+    # A trait declared False is a claim too: the property fails on ordinary input.
+    inputs = random_inputs(name, 0, (6, 5, 7), 4, 1.0)
+    base = values(name, inputs)
+    changed = values(name, BREAKERS[trait](inputs))
+    assert not np.allclose(changed, base, rtol=1e-4, atol=1e-6), f"{name} looks {trait}: declare it"
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_seeded_means_the_function_takes_a_seed(name):
+    s = spec(name)
+    assert s.seeded == ("seed" in inspect.signature(s.func).parameters)
+    assert not s.per_member_seed or s.seeded
+    assert not s.stochastic or s.seeded
+
+
+@pytest.mark.parametrize("name", _with_trait("seeded"))
+def test_seeded_scores_are_reproducible(name):
+    # Same seed, same value; the exemption of stochastic scores from sample-order
+    # invariance is no licence for unseeded randomness.
+    inputs = random_inputs(name, 0, (4, 5, 3), 3, 1.0)
+    np.testing.assert_array_equal(values(name, inputs, seed=7), values(name, inputs, seed=7))
+
+
+@pytest.mark.parametrize("name", _with_trait("per_member_seed"))
+def test_per_member_seed_scores_ignore_the_data(name):
+    # Why a ranker must give each candidate its own seed: with one seed, two different
+    # candidates get the same value (a tie), while another seed gives another value.
+    one = random_inputs(name, 1, (4, 5, 3), 3, 1.0)
+    other = random_inputs(name, 2, (6, 2), 5, 1e3)
+    np.testing.assert_array_equal(values(name, one, seed=11), values(name, other, seed=11))
+    assert not np.array_equal(values(name, one, seed=11), values(name, one, seed=12))
+
+
+def test_only_the_random_baseline_needs_a_seed_per_member():
+    assert _with_trait("per_member_seed") == ["random"]

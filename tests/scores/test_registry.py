@@ -1,25 +1,25 @@
-"""Tests for the score registry, and the rules every registered score shares."""
+"""Tests for the score registry: lookup, kinds, traits, discovery, and the rules every spec shares."""
 
-import re
-from pathlib import Path
+import sys
+import textwrap
 
+import numpy as np
 import pytest
 
-from transferlab.scores import _registry
+from transferlab.scores import POOL_SCORES, available_pool_scores, etran, get_pool_score, ncti
 from transferlab.scores._leep import leep
 from transferlab.scores._logme import logme
 from transferlab.scores._registry import (
+    KINDS,
     NEEDS,
     ScoreSpec,
-    _make_decorator,
+    Traits,
     _ScoreRegistry,
     available,
     get,
     register_score,
     spec,
 )
-
-SCORES_DIR = Path(_registry.__file__).parent
 
 
 def test_builtin_scores_are_registered():
@@ -37,9 +37,15 @@ def test_spec_fields():
     assert s.needs == frozenset({"features"})
     assert s.summary == logme.__doc__.strip().splitlines()[0]
     assert "LogME" in s.reference and "2021" in s.reference
+    assert s.kind == "model" and s.direction == 1
+    assert isinstance(s.traits, Traits)
+    assert s.scale_invariant is s.traits.scale_invariant is True
+    assert s.translation_invariant is False  # no intercept in its linear model
     assert spec("leep").needs == frozenset({"source_probs"})
     with pytest.raises(AttributeError):
         s.name = "other"  # frozen
+    with pytest.raises(AttributeError):
+        s.traits.seeded = True  # frozen too
 
 
 def test_lookup_ignores_case_and_hyphens():
@@ -48,10 +54,12 @@ def test_lookup_ignores_case_and_hyphens():
 
 
 def test_unknown_name_lists_names_and_closest_match():
-    with pytest.raises(ValueError, match=r"unknown score 'logmee'\. Did you mean 'logme'\? Available scores: .*leep.*logme"):
+    with pytest.raises(ValueError, match=r"unknown score 'logmee'\. Did you mean 'logme'\? Available scores: .*leep"):
         get("logmee")
     with pytest.raises(ValueError, match=r"unknown score 'xyzzy'\. Available scores: "):
         spec("xyzzy")
+    with pytest.raises(ValueError, match=r"Did you mean 'ncti'\?"):  # pool scores are valid names too
+        spec("nctii")
     with pytest.raises(ValueError, match="name must be a string"):
         get(3)
 
@@ -65,9 +73,23 @@ def test_available_filters_by_inputs():
         available({"pixels"})
 
 
+def test_available_by_kind():
+    model, pool, every = available(), available(kind="pool"), available(kind=None)
+    assert pool == ["etran", "ncti"]
+    assert not set(pool) & set(model)  # the default lists per-model scores only, as before
+    assert every == sorted(model + pool)
+    assert available(kind="model") == model
+    assert available({"source_probs"}, kind="pool") == []  # a pool score reads features
+    assert available({"features"}, kind=None) == sorted(available({"features"}) + pool)
+    with pytest.raises(ValueError, match=r"kind must be one of 'model', 'pool', None; got 'pools'"):
+        available(kind="pools")
+
+
 def test_registering_twice_is_an_error():
     with pytest.raises(ValueError, match="score 'logme' is already registered"):
         register_score("logme", needs={"features"}, reference="someone")(lambda features, labels: 0.0)
+    with pytest.raises(ValueError, match="score 'ncti' is already registered"):  # across kinds too
+        register_score("ncti", needs={"features"}, reference="someone")(lambda features, labels: 0.0)
     assert get("logme") is logme  # unchanged
 
 
@@ -81,12 +103,13 @@ def test_fresh_registry_register_and_duplicate():
         """
         return 0.0
 
-    _make_decorator(reg, "my_score", "features", "Doe 2024", None)(my_score)
+    reg.register_score("my_score", needs="features", reference="Doe 2024")(my_score)
     assert reg.available() == ["my_score"]
     assert reg.spec("my_score").summary == "My score: a test double."
     assert reg.spec("MY-SCORE").func is my_score
+    assert reg.spec("my_score").traits == Traits(seeded=False)  # the defaults, seeded from the signature
     with pytest.raises(ValueError, match="already registered"):
-        _make_decorator(reg, "my_score", "features", "Doe 2024", None)(my_score)
+        reg.register_score("my_score", needs="features", reference="Doe 2024")(my_score)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +119,14 @@ def test_fresh_registry_register_and_duplicate():
         ({"name": "ok", "needs": set(), "reference": "x"}, "non-empty subset"),
         ({"name": "ok", "needs": {"pixels"}, "reference": "x"}, "non-empty subset"),
         ({"name": "ok", "needs": {"features"}, "reference": " "}, "reference must name the paper"),
+        ({"name": "ok", "needs": {"features"}, "reference": "x", "kind": "batch"}, "kind must be one of"),
+        (
+            {"name": "ok", "needs": {"features"}, "reference": "x", "scale_invarient": True},
+            r"unknown trait 'scale_invarient'\. Did you mean 'scale_invariant'\?",
+        ),
+        ({"name": "ok", "needs": {"features"}, "reference": "x", "min_per_class": 3}, "min_per_class must be 1 or 2"),
+        ({"name": "ok", "needs": {"features"}, "reference": "x", "constant": "nan"}, "constant must be one of"),
+        ({"name": "ok", "needs": {"features"}, "reference": "x", "stochastic": 1}, "stochastic must be True or False"),
     ],
 )
 def test_register_validates_arguments(kwargs, message):
@@ -103,23 +134,185 @@ def test_register_validates_arguments(kwargs, message):
         register_score(**kwargs)
 
 
-def test_every_registering_module_is_a_builtin():
-    # A score module that registers itself must be listed in _BUILTIN_MODULES,
-    # otherwise get() cannot find it without an explicit import.
-    registering = sorted(
-        f"transferlab.scores.{p.stem}"
-        for p in SCORES_DIR.glob("_*.py")
-        if re.search(r"^@register_score\(", p.read_text(), flags=re.MULTILINE)
+@pytest.mark.parametrize(
+    "kwargs, func, message",
+    [
+        ({"direction": -1}, lambda features, labels: 0.0, r"direction must be \+1 \(higher is better\); got -1"),
+        ({"seeded": True}, lambda features, labels: 0.0, "declares seeded=True but its function takes no seed"),
+        ({"seeded": False}, lambda features, labels, seed=0: 0.0, "declares seeded=False but its function takes a"),
+        ({"per_member_seed": True}, lambda features, labels: 0.0, "per_member_seed=True but takes no seed"),
+        ({"stochastic": True}, lambda features, labels: 0.0, "stochastic=True but takes no seed"),
+        ({"kind": "pool", "needs": {"source_probs"}}, lambda pool, labels: [0.0], r"needs must be \{'features'\}"),
+    ],
+)
+def test_a_spec_must_agree_with_its_function(kwargs, func, message):
+    reg = _ScoreRegistry()
+    decorator = reg.register_score("odd", **{"needs": {"features"}, "reference": "Doe 2024", **kwargs})
+    with pytest.raises(ValueError, match=message):
+        decorator(func)
+    assert reg.available(kind=None) == []
+
+
+def test_seeded_is_read_from_the_signature_or_declared():
+    reg = _ScoreRegistry()
+    reg.register_score("plain", needs="features", reference="x")(lambda features, labels: 0.0)
+    reg.register_score("with_seed", needs="features", reference="x")(lambda features, labels, *, seed=0: 0.0)
+    reg.register_score("options", needs="features", reference="x", seeded=True)(lambda features, labels, **kw: 0.0)
+    assert [reg.spec(n).seeded for n in ("plain", "with_seed", "options")] == [False, True, True]
+    assert spec("random").seeded and spec("nleep").seeded and not spec("logme").seeded
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def test_a_new_module_with_one_decorator_is_found(tmp_path, monkeypatch):
+    # A throw-away package whose registry discovers its modules: the score module is never
+    # imported by hand, yet the first lookup finds the score it registers.
+    package = tmp_path / "my_scores"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from transferlab.scores._registry import _ScoreRegistry\n"
+        "REGISTRY = _ScoreRegistry(package=__name__)\n"
     )
-    assert registering == sorted(_registry._BUILTIN_MODULES)
+    (package / "_helpers.py").write_text("CONSTANT = 2.0\n")  # registers nothing: harmless
+    (package / "_centroid_gap.py").write_text(
+        textwrap.dedent(
+            '''
+            import numpy as np
+
+            from my_scores import REGISTRY
+            from my_scores._helpers import CONSTANT
+
+
+            @REGISTRY.register_score(
+                "centroid_gap",
+                needs={"features"},
+                reference="Doe 2024",
+                # a distance between class means: translation-invariant, not scale-invariant
+                min_per_class=1,
+                translation_invariant=True,
+            )
+            def centroid_gap(features, labels):
+                """Centroid gap: distance between the means of classes 0 and 1."""
+                f, y = np.asarray(features, float), np.asarray(labels)
+                return float(np.linalg.norm(f[y == 0].mean(axis=0) - f[y == 1].mean(axis=0)) * CONSTANT / 2)
+            '''
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_scores
+
+    try:
+        assert "my_scores._centroid_gap" not in sys.modules
+        found = my_scores.REGISTRY.spec("centroid_gap")
+        assert "my_scores._centroid_gap" in sys.modules
+        assert my_scores.REGISTRY.available() == ["centroid_gap"]
+        assert found.summary == "Centroid gap: distance between the means of classes 0 and 1."
+        assert found.translation_invariant and not found.scale_invariant and found.min_per_class == 1
+        value = found.compute(np.array([0, 0, 1, 1]), features=np.array([[0.0], [2.0], [4.0], [6.0]]))
+        assert value == 4.0  # means 1 and 5
+    finally:
+        for name in [m for m in sys.modules if m == "my_scores" or m.startswith("my_scores.")]:
+            del sys.modules[name]
+
+
+def test_every_module_of_the_package_is_imported_on_first_lookup():
+    import pkgutil
+
+    import transferlab.scores as package
+
+    spec("logme")
+    for module in pkgutil.iter_modules(package.__path__):
+        assert f"transferlab.scores.{module.name}" in sys.modules
+
+
+# --------------------------------------------------------------------------- pool scores
+
+
+def _pool_problem():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 10)
+    strengths_dims = ((3.0, 4), (0.5, 6), (1.5, 3))
+    pool = [s * np.eye(3)[labels] @ rng.normal(size=(3, d)) + rng.normal(size=(30, d)) for s, d in strengths_dims]
+    return pool, labels
+
+
+def test_pool_specs_are_in_the_registry():
+    for name, func in (("ncti", ncti), ("etran", etran)):
+        s = spec(name)
+        assert s.kind == "pool" and s.func is func and s.needs == frozenset({"features"})
+        assert s.direction == 1 and not s.seeded and not s.per_member_seed
+
+
+def test_compute_pool_returns_one_float_per_candidate():
+    pool, labels = _pool_problem()
+    for name, func in (("ncti", ncti), ("etran", etran)):
+        values = spec(name).compute_pool(pool, labels)
+        assert isinstance(values, list) and all(type(v) is float for v in values)
+        assert values == func(pool, labels).tolist()
+    assert spec("etran").compute_pool(iter(pool), labels) == etran(pool, labels).tolist()  # any iterable
+    expected = etran(pool, labels, energy_weight=0.5).tolist()
+    assert spec("etran").compute_pool(pool, labels, energy_weight=0.5) == expected
+    with pytest.raises(ValueError, match=r"score 'etran' has no option 'energy_weigth'\. Did you mean 'energy_weight'"):
+        spec("etran").compute_pool(pool, labels, energy_weigth=0.5)
+
+
+def test_compute_and_compute_pool_refuse_the_other_kind():
+    pool, labels = _pool_problem()
+    with pytest.raises(ValueError, match=r"score 'ncti' is pool-level .*call compute_pool"):
+        spec("ncti").compute(labels, features=pool[0])
+    with pytest.raises(ValueError, match=r"score 'logme' is a per-model score: call compute"):
+        spec("logme").compute_pool(pool, labels)
+
+
+@pytest.mark.parametrize(
+    "returned, message",
+    [
+        (lambda pool: np.zeros(len(pool) - 1), r"must return one finite value per candidate \(3\)"),
+        (lambda pool: np.full(len(pool), np.nan), "must return one finite value per candidate"),
+        (lambda pool: np.zeros((len(pool), 1)), "must return one finite value per candidate"),
+    ],
+)
+def test_compute_pool_validates_what_the_score_returns(returned, message):
+    reg = _ScoreRegistry()
+    reg.register_score("broken", kind="pool", needs="features", reference="Doe 2024")(
+        lambda pool, labels: returned(pool)
+    )
+    pool, labels = _pool_problem()
+    with pytest.raises(ValueError, match=message):
+        reg.spec("broken").compute_pool(pool, labels)
+
+
+def test_pool_aliases_are_views_of_the_registry():
+    assert available_pool_scores() == available(kind="pool") == sorted(POOL_SCORES)
+    assert dict(POOL_SCORES) == {name: spec(name).func for name in available(kind="pool")}
+    assert get_pool_score(" ETran ") is etran and "ncti" in POOL_SCORES and "logme" not in POOL_SCORES
+    with pytest.raises(TypeError):
+        POOL_SCORES["other"] = ncti  # read-only
+    with pytest.raises(
+        ValueError, match=r"unknown pool score 'nctii'\. Did you mean 'ncti'\? Available pool scores: etran, ncti"
+    ):
+        get_pool_score("nctii")
+    message = r"unknown pool score 'logme'\. Available pool scores: etran, ncti; 'logme' is a per-model score"
+    with pytest.raises(ValueError, match=message):
+        get_pool_score("logme")
+    with pytest.raises(ValueError, match="name must be a string"):
+        get_pool_score(None)
 
 
 # --------------------------------------------------------------------------- shared rules
-# Finite Python floats, float32 == float64, NaN naming the argument and sample-order
-# invariance are checked for every registered score, whatever it needs, in
-# test_misuse.py and test_properties.py.
+# Finite Python floats, float32 == float64, NaN naming the argument, sample-order
+# invariance and every declared trait are checked for every registered score, whatever
+# it needs, in test_misuse.py and test_properties.py.
 
 
-@pytest.mark.parametrize("name", available())
-def test_needs_are_known(name):
-    assert spec(name).needs <= NEEDS and spec(name).needs
+@pytest.mark.parametrize("name", available(kind=None))
+def test_every_spec_is_well_formed(name):
+    s = spec(name)
+    assert s.needs <= NEEDS and s.needs
+    assert s.kind in KINDS and s.direction == 1
+    assert s.summary and s.reference
+    assert isinstance(s.traits.seeded, bool)  # resolved at registration
+    for field in ("min_per_class", "constant", "scale_invariant", "translation_invariant",
+                  "label_permutation_invariant", "stochastic", "seeded", "per_member_seed"):
+        assert getattr(s, field) == getattr(s.traits, field)

@@ -19,7 +19,7 @@ runner = CliRunner()
 def test_presets_resolve_and_bad_ones_are_refused(tmp_path):
     small = load_bound_config("small")
     assert set(small.roles) == {"single", "generic", "from-generic"} and len(small.targets) == 4
-    assert load_bound_config("full").transform["init"] == "transport"
+    assert load_bound_config("full").transform.init == "transport"
     with pytest.raises(ValueError, match="unknown bound preset"):
         load_bound_config("huge")
     text = (tmp_path / "p.toml")
@@ -31,8 +31,12 @@ def test_presets_resolve_and_bad_ones_are_refused(tmp_path):
         "transform": '{ steps = 2, batch_size = 8, lr = 0.01, prior_lr = 0.001, prior_weight = 1.0, '
                      'invertibility_weight = 1.0, init = "transport" }',
     }
-    for change, message in (({"roles": '["teacher"]'}, "roles must be"), ({"seed": "-1"}, "seed must be"),
-                            ({"head": "{ tau = 1.0 }"}, "head must have exactly"),
+    for change, message in (({"roles": '["teacher"]'}, r"roles\[0\] must be one of"), ({"seed": "-1"}, "seed must be"),
+                            ({"head": "{ tau = 1.0 }"}, r"head: missing keys \['penalty', 'steps', 'lr'\]"),
+                            ({"head": "{ tau = 1.0, penalty = 10.0, steps = 5, lr = -0.05 }"}, "lr must be"),
+                            ({"transform": '{ steps = 2, batch_size = 8, lr = 0.01, prior_lr = 0.001, '
+                                           'prior_weight = 1.0, invertibility_weight = 1.0, init = "ot" }'},
+                             "init must be one of"),
                             ({"targets": "[]"}, "lists no targets"), ({"extra": "1"}, "unknown keys")):
         table = {**base, **change}
         text.write_text("[presets.p]\n" + "\n".join(f"{k} = {v}" for k, v in table.items()) + "\n")

@@ -17,7 +17,7 @@ from transferlab.studies._correlation_config import load_correlation_config
 from transferlab.studies._correlation_toy import closed_form_accuracy, run_toy, toy_inputs
 from transferlab.train._config import TrainConfig
 from transferlab.train._fit import evaluate
-from transferlab.train._probe import linear_probe
+from transferlab.features import linear_probe
 
 runner = CliRunner()
 

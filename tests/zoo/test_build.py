@@ -87,3 +87,18 @@ def test_a_changed_recipe_retrains_only_what_changed(recipe, tmp_path, monkeypat
     monkeypatch.setattr(_build, "_train_member", lambda m, *a: (trained.append(m.name), real(m, *a)))
     build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
     assert trained == ["mlp-digits"]
+
+
+def test_a_corrupt_member_fails_as_any_checkpoint_does(recipe, tmp_path):
+    from transferlab.models import load_checkpoint
+
+    zoo = build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
+    member = zoo["mlp-shapes"]
+    data = member.checkpoint.read_bytes()
+    member.checkpoint.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # one tensor byte
+    messages = []
+    for load in (member.load, lambda: load_checkpoint(member.checkpoint)):
+        with pytest.raises(ValueError, match="tensors do not match their recorded SHA-256") as info:
+            load()
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and str(member.checkpoint) in messages[0]

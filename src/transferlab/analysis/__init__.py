@@ -6,8 +6,8 @@ module criticality, attribution, and the transfer bound.
 (``transfer_bound``, ``conditional_entropy``, ``reweighted_source_loss``,
 ``transfer_wasserstein``, ``feature_lipschitz``, ``label_cost``) are pure NumPy/SciPy
 (POT for the transport); ``interpolate``, ``module_criticality``,
-``integrated_gradients`` and ``fit_transforms`` run torch (and Captum for attribution),
-imported lazily.
+``integrated_gradients``, ``fit_transforms`` and ``fit_smooth_head`` (the smooth
+source head of the bound) run torch (and Captum for attribution), imported lazily.
 """
 
 from transferlab.analysis._agreement import mistake_agreement, weight_distance
@@ -40,6 +40,10 @@ def __getattr__(name: str):
         from transferlab.analysis import _bound_fit
 
         return getattr(_bound_fit, name)
+    if name in ("fit_smooth_head", "SmoothHead"):
+        from transferlab.analysis import _smooth_head
+
+        return getattr(_smooth_head, name)
     if name == "interpolate":
         from transferlab.analysis._interpolation import interpolate
 
@@ -52,4 +56,5 @@ __all__ = [
     "loss_barrier", "criticality_from_grid", "integrated_gradients", "interpolate", "module_criticality",
     "transfer_bound", "TransferBound", "TaskTransform", "conditional_entropy", "reweighted_source_loss",
     "transfer_wasserstein", "feature_lipschitz", "label_cost", "fit_transforms", "TransformFit",
+    "fit_smooth_head", "SmoothHead",
 ]  # fmt: skip

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from transferlab._checks import check_int
-from transferlab.features._extract import _check_images
-from transferlab.models._base import to_input
+from transferlab._validation import check_images, check_int
+from transferlab.models import to_input
 
 
 def integrated_gradients(
@@ -52,7 +51,7 @@ def integrated_gradients(
     """
     from captum.attr import IntegratedGradients  # lazy: Captum imports much
 
-    images = _check_images(images)
+    images = check_images(images)
     targets = np.asarray(targets)
     if targets.shape != (images.shape[0],) or not np.issubdtype(targets.dtype, np.integer):
         raise ValueError(f"targets must be {images.shape[0]} integer class indices; got shape {targets.shape}, dtype {targets.dtype}")

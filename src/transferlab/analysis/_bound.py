@@ -66,7 +66,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 from scipy.special import entr, log_softmax, logsumexp
 
-from transferlab.scores._validation import _check_matrix, check_features
+from transferlab._validation import check_features, check_matrix
 
 #: Column sums of the label map and the sum of the prior may differ from 1 by this much.
 _SIMPLEX_ATOL = 1e-6
@@ -148,7 +148,7 @@ class TransferBound:
 
 
 def _check_simplex_columns(label_map) -> np.ndarray:
-    B = _check_matrix(label_map, "label_map", "(K_T, K_S)")
+    B = check_matrix(label_map, "label_map", "(K_T, K_S)")
     if (B < 0).any():
         raise ValueError(f"label_map must be non-negative; its smallest entry is {B.min():.3g}")
     sums = B.sum(axis=0)
@@ -191,7 +191,7 @@ def _check_class_indices(labels, n: int, n_classes: int, name: str) -> np.ndarra
 
 def _check_head(head_weight, head_bias) -> tuple[np.ndarray, np.ndarray]:
     """The source head ``(W, c)`` as float64: ``W`` of shape (K_S, D), ``c`` of shape (K_S,), both finite."""
-    W = _check_matrix(head_weight, "head_weight", "(K_S, D)")
+    W = check_matrix(head_weight, "head_weight", "(K_S, D)")
     c = np.asarray(head_bias, dtype=np.float64)
     if c.shape != (W.shape[0],) or not np.isfinite(c).all():
         raise ValueError(f"head_bias must be finite with shape ({W.shape[0]},); got shape {c.shape}")
@@ -201,7 +201,7 @@ def _check_head(head_weight, head_bias) -> tuple[np.ndarray, np.ndarray]:
 def _check_transform(transform: TaskTransform, n_features: int, n_source_classes: int) -> tuple:
     if not isinstance(transform, TaskTransform):
         raise ValueError(f"transform must be a TaskTransform; got {type(transform).__name__}")
-    A = _check_matrix(transform.feature_map, "feature_map", "(D, D)")
+    A = check_matrix(transform.feature_map, "feature_map", "(D, D)")
     if A.shape != (n_features, n_features):
         raise ValueError(f"feature_map must be ({n_features}, {n_features}) for {n_features} features; got {A.shape}")
     b = np.asarray(transform.feature_shift, dtype=np.float64)
@@ -321,10 +321,10 @@ def feature_lipschitz(head_weight, feature_map=None) -> float:
     feature_map : array of shape (D, D), optional
         ``A``; identity when omitted.
     """
-    W = _check_matrix(head_weight, "head_weight", "(K_S, D)")
+    W = check_matrix(head_weight, "head_weight", "(K_S, D)")
     centred = W - W.mean(axis=0, keepdims=True)
     if feature_map is not None:
-        A = _check_matrix(feature_map, "feature_map", "(D, D)")
+        A = check_matrix(feature_map, "feature_map", "(D, D)")
         if A.shape != (W.shape[1], W.shape[1]):
             raise ValueError(f"feature_map must be ({W.shape[1]}, {W.shape[1]}); got {A.shape}")
         # C W A^{-1} = (A^{-T} (C W)^T)^T, without forming the inverse.
@@ -502,7 +502,7 @@ def transfer_wasserstein(source_features, source_labels, target_features, target
     head_weight : array of shape (K_S, D)
         The source head's weight (for ``L``).
     """
-    W = _check_matrix(head_weight, "head_weight", "(K_S, D)")
+    W = check_matrix(head_weight, "head_weight", "(K_S, D)")
     A, b, B, D = _check_transform(transform, W.shape[1], W.shape[0])
     zs, ys, zt, yt = _check_pair(source_features, source_labels, target_features, target_labels, W.shape[0], B.shape[0])
     return _wasserstein(zs, ys, zt, yt, A, b, B, D, feature_lipschitz(W, A), label_cost(B))

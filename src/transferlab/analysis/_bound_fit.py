@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from scipy.special import log_softmax
 
-from transferlab._checks import check_int, check_nonnegative, check_seed
+from transferlab._validation import check_int, check_nonnegative, check_seed
 from transferlab._denormals import flush_denormals
 from transferlab._progress import progress_bar
 from transferlab.analysis._bound import (
@@ -123,7 +123,7 @@ def fit_transforms(
         Target class indices ``0..K_T-1``; ``K_T`` is ``max + 1``.
     head_weight : array of shape (K_S, D)
     head_bias : array of shape (K_S,)
-        The source head (e.g. :func:`~transferlab.train.fit_smooth_head`).
+        The source head (e.g. :func:`~transferlab.analysis.fit_smooth_head`).
     steps : int, default 300
     batch_size : int, default 256
         Source samples per step (spread evenly over the classes) and target samples per step.

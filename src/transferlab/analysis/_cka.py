@@ -22,7 +22,11 @@ float32 input) does not change the result.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+
+from transferlab._validation import check_int, check_scalar
 
 __all__ = ["cka", "minibatch_cka", "MinibatchCKA"]
 
@@ -149,14 +153,12 @@ def cka(X, Y, kernel: str = "linear", debiased: bool = False, threshold: float =
     1.0
     """
     x, y = _pair(X, Y)
-    if not isinstance(debiased, (bool, np.bool_)):
-        raise ValueError(f"debiased must be a bool; got {debiased!r}")
+    debiased = check_scalar(debiased, "debiased", bool)
     if kernel == "linear":
-        return _linear_cka(x, y, bool(debiased))
+        return _linear_cka(x, y, debiased)
     if kernel == "rbf":
-        if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold > 0):
-            raise ValueError(f"threshold must be a positive number; got {threshold!r}")
-        return _gram_cka(_rbf_gram(x, float(threshold)), _rbf_gram(y, float(threshold)), bool(debiased))
+        threshold = check_scalar(threshold, "threshold", numbers.Real, min_val=0, include_boundaries="neither")
+        return _gram_cka(_rbf_gram(x, threshold), _rbf_gram(y, threshold), debiased)
     raise ValueError(f"kernel must be 'linear' or 'rbf'; got {kernel!r}")
 
 
@@ -210,8 +212,7 @@ def minibatch_cka(X, Y, *, batch_size: int = 256, seed: int | None = 0) -> float
     that every batch weighs the same. See :class:`MinibatchCKA`.
     """
     x, y = _pair(X, Y)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 4:
-        raise ValueError(f"batch_size must be an integer >= 4; got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size", 4)
     n = x.shape[0]
     if n < batch_size:
         raise ValueError(f"need at least one batch: {n} samples < batch_size {batch_size}")

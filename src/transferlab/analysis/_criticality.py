@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import numbers
 
 import numpy as np
 import torch
 
-from transferlab._checks import check_int, check_seed
+from transferlab._validation import check_int, check_scalar, check_seed
 from transferlab.analysis._barrier import criticality_from_grid
-from transferlab.train._fit import _as_arrays, evaluate
+from transferlab.train import as_arrays, evaluate
 
 #: Default grid: the fraction of the way from initial to final weights, and the noise scale.
 DEFAULT_ALPHAS = tuple(np.linspace(0.0, 1.0, 11).tolist())
@@ -52,14 +53,13 @@ def module_criticality(
         ``distance`` (``||theta_i^F - theta_i^0||``) and ``errors`` (the
         ``(alphas, sigmas, n_samples)`` grid, nested lists).
     """
-    if not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon must be a rise of the training error, in [0, 1]; got {epsilon!r}")
+    epsilon = check_scalar(epsilon, "epsilon", numbers.Real, min_val=0, max_val=1)
     n_samples = check_int(n_samples, "n_samples")
     seed = check_seed(seed)
     state0, state_f = initial.state_dict(), final.state_dict()
     if state0.keys() != state_f.keys() or any(state0[k].shape != state_f[k].shape for k in state0):
         raise ValueError("initial and final must have the same architecture (same state names and shapes)")
-    data = _as_arrays(train, "train", "train", None)
+    data = as_arrays(train, "train", "train", None)
     names = list(stages) if stages is not None else list(final.stage_names)
     model = copy.deepcopy(final).to(device).eval()
     bound = 1.0 - evaluate(model, data, batch_size=batch_size, device=device)[1] + float(epsilon)

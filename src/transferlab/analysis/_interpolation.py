@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferlab._checks import check_int
+from transferlab._validation import check_int
 from transferlab.analysis._barrier import loss_barrier
-from transferlab.models._base import to_input
-from transferlab.train._fit import _as_arrays, evaluate
+from transferlab.models import to_input
+from transferlab.train import as_arrays, evaluate
 
 
 def _recompute_batch_norm(model: nn.Module, x: np.ndarray, batch_size: int, device: str) -> None:
@@ -73,10 +73,10 @@ def interpolate(
     state_a, state_b = model_a.state_dict(), model_b.state_dict()
     if state_a.keys() != state_b.keys() or any(state_a[k].shape != state_b[k].shape for k in state_a):
         raise ValueError("model_a and model_b must have the same architecture (same state names and shapes)")
-    x_train, y_train = _as_arrays(train, "train", "train", None)
+    x_train, y_train = as_arrays(train, "train", "train", None)
     splits = {"train": (x_train, y_train)}
     if test is not None:
-        splits["test"] = _as_arrays(test, "test", "test", None)
+        splits["test"] = as_arrays(test, "test", "test", None)
     ts = np.linspace(0.0, 1.0, n_points)
     out: dict = {"t": ts.tolist()}
     for split in splits:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
 import numpy as np
+
+from transferlab._validation import check_scalar
 
 
 def half_shares(attributions: np.ndarray, split: int | None = None) -> np.ndarray:
@@ -36,9 +39,10 @@ def half_shares(attributions: np.ndarray, split: int | None = None) -> np.ndarra
     if not np.all(np.isfinite(a)):
         raise ValueError("attributions contain NaN or Inf")
     width = a.shape[3]
-    split = width // 2 if split is None else int(split)
-    if not 0 < split < width:
-        raise ValueError(f"split must lie in 1..{width - 1} (a column inside the image); got {split}")
+    if split is None:
+        split = width // 2
+    else:
+        split = check_scalar(split, "split", numbers.Integral, min_val=1, max_val=width - 1)
     mass = np.abs(a).sum(axis=(1, 2))  # (N, W)
     total = mass.sum(axis=1)
     if np.any(total == 0):

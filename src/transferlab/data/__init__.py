@@ -16,7 +16,7 @@ from transferlab.data._shuffle import (
 )
 from transferlab.data._sized import load_sized
 from transferlab.data._sources import SourceInfo, list_sources, load_task, parse_spec
-from transferlab.data._task import Task
+from transferlab.data._task import DATA_VERSION, Task
 
 from transferlab.data._external import (
     ImageData,
@@ -35,6 +35,7 @@ __all__ = [
     "load_npz",
     "from_hf_dataset",
     "Task",
+    "DATA_VERSION",
     "load_task",
     "load_sized",
     "parse_spec",

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from transferlab._checks import check_int
+from transferlab._validation import check_int
 from transferlab.data._task import Task
 
 __all__ = ["load_digits"]

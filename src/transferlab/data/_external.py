@@ -11,14 +11,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import numbers
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from transferlab._checks import check_int, check_seed
-from transferlab.data._ops import _stratified_indices
+from transferlab._validation import check_scalar, check_seed
+from transferlab.data._ops import _k_shot_indices
 
 #: File name endings read as images from a folder (anything Pillow opens is accepted from a CSV).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -63,9 +64,14 @@ class ImageData:
         return (self.x_train, self.y_train) if which == "train" else (self.x_test, self.y_test)
 
     def k_shot(self, k: int, *, seed: int = 0) -> ImageData:
-        """``k`` training samples per class, drawn as :func:`~transferlab.data.k_shot` draws them."""
-        k = check_int(k, "shots")
-        keep = _stratified_indices(self.y_train, k, np.random.default_rng(check_seed(seed)), self, "train", "shots")
+        """``k`` training samples per class; the test split stays whole.
+
+        The draw is the one of :func:`~transferlab.data.k_shot` (both call the
+        same private function): the same labels and ``seed`` keep the same
+        samples. ``k`` is called ``shots`` in error messages (the option of
+        ``transferlab rank``).
+        """
+        k, _, keep = _k_shot_indices(self, k, seed, "shots")
         x = self.x_train[keep] if isinstance(self.x_train, np.ndarray) else [self.x_train[i] for i in keep]
         return replace(self, name=f"{self.name}/{k}-shot", x_train=x, y_train=self.y_train[keep],
                        fingerprint=_digest(self.fingerprint, {"k_shot": k, "seed": seed}))
@@ -125,8 +131,8 @@ def _class_indices(names: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
 
 def _split(name, x, y, classes, *, test_fraction, seed, fingerprint, skipped=(), kind="images") -> ImageData:
     """Seeded stratified train/test split: ``round(test_fraction * n_c)`` test samples per class (at least 1)."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction!r}")
+    test_fraction = check_scalar(test_fraction, "test_fraction", numbers.Real, min_val=0, max_val=1,
+                                 include_boundaries="neither")
     rng = np.random.default_rng(check_seed(seed))
     test = []
     for c in range(len(classes)):

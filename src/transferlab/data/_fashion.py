@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from transferlab._atomic import atomic_path
-from transferlab._checks import check_seed
+from transferlab._validation import check_seed
 from transferlab.data._idx import read_idx
 from transferlab.data._task import Task
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from transferlab._checks import check_int
+from transferlab._validation import check_int
 from transferlab.data._task import Task
 
 __all__ = ["available_charsets", "glyph_fonts", "load_glyphs"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from transferlab._checks import check_int, check_seed
+from transferlab._validation import check_int, check_seed
 from transferlab.data._task import Task
 
 __all__ = ["subset_classes", "relabel", "k_shot", "subsample", "concat_tasks"]
@@ -94,6 +94,22 @@ def _stratified_indices(
         rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False) for c in range(task.n_classes)
     ]
     return np.sort(np.concatenate(chosen))
+
+
+def _k_shot_indices(owner, k, seed, argument: str = "k") -> tuple[int, int, np.ndarray]:
+    """The one k-shot draw: ``(k, seed, keep)``, validated, with the sorted indices kept.
+
+    ``owner`` is anything with ``y_train``, ``n_classes``, ``class_names`` and
+    ``name`` (a :class:`~transferlab.data._task.Task` or an
+    :class:`~transferlab.data._external.ImageData`); ``keep`` indexes its train
+    split: ``k`` samples of every class, drawn with
+    ``numpy.random.default_rng(seed)`` as :func:`_stratified_indices` draws them.
+    ``argument`` names ``k`` in the error messages (``"k"``, ``"shots"``).
+    """
+    k = check_int(k, argument)
+    seed = check_seed(seed)
+    keep = _stratified_indices(owner.y_train, k, np.random.default_rng(seed), owner, "train", argument)
+    return k, seed, keep
 
 
 # -- public operations -------------------------------------------------------------------
@@ -253,9 +269,7 @@ def k_shot(task: Task, k: int, *, seed: int = 0) -> Task:
     [3, 3]
     """
     task = _check_task(task)
-    k = check_int(k, "k")
-    seed = check_seed(seed)
-    keep = _stratified_indices(task.y_train, k, np.random.default_rng(seed), task, "train", "k")
+    k, seed, keep = _k_shot_indices(task, k, seed)
     op = {"op": "k_shot", "k": k, "seed": seed}
     return task.derive(f"{task.name}/{k}-shot", op, x_train=task.x_train[keep], y_train=task.y_train[keep])
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from transferlab._checks import check_int, check_seed
+from transferlab._validation import check_int, check_seed
 from transferlab.data._ops import _check_permutation, _check_task
 from transferlab.data._task import Task
 

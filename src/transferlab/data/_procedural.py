@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from transferlab._checks import check_int
+from transferlab._validation import check_int
 from transferlab.data._task import Task
 
 __all__ = ["SHAPE_CLASSES", "TEXTURE_CLASSES", "load_shapes", "load_textures"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from transferlab._checks import check_seed
+from transferlab._validation import check_scalar, check_seed
 from transferlab.data._ops import _check_permutation, _check_task
 from transferlab.data._task import Task
 
@@ -28,14 +28,13 @@ def _divisors(n: int) -> list[int]:
 
 
 def _check_block_size(side: int, block_size: Any) -> int:
-    if isinstance(block_size, (bool, np.bool_)) or not isinstance(block_size, numbers.Integral) or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer; got {block_size!r}")
+    block_size = check_scalar(block_size, "block_size", numbers.Integral, min_val=0, include_boundaries="right")
     if side % block_size:
         raise ValueError(
             f"block_size must divide the image side {side}; got {block_size}. "
             f"Valid block sizes: {_divisors(side)}"
         )
-    return int(block_size)
+    return block_size
 
 
 def _check_block_permutation(permutation: Any, n_blocks: int, block_size: int, side: int) -> np.ndarray:
@@ -98,9 +97,8 @@ def block_permutation(side: int, block_size: int, *, seed: int = 0) -> np.ndarra
     >>> sorted(block_permutation(28, 14, seed=3).tolist())
     [0, 1, 2, 3]
     """
-    if isinstance(side, (bool, np.bool_)) or not isinstance(side, numbers.Integral) or side < 1:
-        raise ValueError(f"side must be a positive integer; got {side!r}")
-    block_size = _check_block_size(int(side), block_size)
+    side = check_scalar(side, "side", numbers.Integral, min_val=0, include_boundaries="right")
+    block_size = _check_block_size(side, block_size)
     seed = check_seed(seed)
     n_blocks = (int(side) // block_size) ** 2
     return np.random.default_rng(seed).permutation(n_blocks).astype(np.int64)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from transferlab._validation import check_scalar
 from transferlab.data._ops import subsample
 from transferlab.data._sources import load_task, parse_spec
 from transferlab.data._task import Task
@@ -32,9 +35,10 @@ def load_sized(
     sources (fashion, digits) are subsampled, stratified and seeded, keeping every
     image of a class that has fewer. ``None`` keeps the source's default size.
     """
-    for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
-        if value is not None and int(value) < 1:
-            raise ValueError(f"{name} must be >= 1 or None; got {value}")
+    train_per_class, test_per_class = (
+        check_scalar(value, name, (numbers.Integral, type(None)), min_val=1)
+        for name, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class))
+    )
     source = parse_spec(spec)[0]
     if source in _GENERATED:
         options = {"seed": seed}

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from transferlab._validation import check_scalar
+
 
 def _check_seed(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
@@ -140,8 +142,7 @@ def bootstrap_ci(
     (0.5, 0.5, 0.5)
     """
     x = _check_values(values)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer; got {n_boot!r}")
+    n_boot = check_scalar(n_boot, "n_boot", numbers.Integral, min_val=0, include_boundaries="right")
     if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be a number in (0, 1), e.g. 0.95; got {confidence!r}")
     if not callable(statistic):

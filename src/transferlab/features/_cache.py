@@ -24,9 +24,9 @@ import torch
 
 from transferlab._atomic import atomic_write
 from transferlab._paths import home
-from transferlab.data._task import Task
+from transferlab.data import Task
 from transferlab.features._extract import extract, source_probabilities
-from transferlab.models._base import PREPROCESSING, StagedModel
+from transferlab.models import PREPROCESSING, StagedModel
 
 
 def model_digest(model: torch.nn.Module) -> str:

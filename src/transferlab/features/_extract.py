@@ -7,22 +7,8 @@ import torch
 from torch import nn
 
 from transferlab._progress import progress_bar
-from transferlab.models._base import StagedModel, to_input
-
-
-def _check_images(images: np.ndarray) -> np.ndarray:
-    arr = np.asarray(images)
-    if arr.ndim == 3:
-        arr = arr[:, None]
-    if arr.ndim != 4:
-        raise ValueError(
-            f"images must be (n_samples, channels, height, width); got shape {arr.shape}"
-        )
-    if arr.shape[0] == 0:
-        raise ValueError("images is empty (0 samples)")
-    if arr.dtype != np.uint8 and not np.all(np.isfinite(arr)):
-        raise ValueError("images contains NaN or Inf")
-    return arr
+from transferlab._validation import check_images
+from transferlab.models import StagedModel, to_input
 
 
 def _check_batch_size(batch_size: int) -> int:
@@ -72,7 +58,7 @@ def extract(
     -------
     features : ndarray of shape (N, D), float32
     """
-    images = _check_images(images)
+    images = check_images(images)
     batch_size = _check_batch_size(batch_size)
     model._stage_index(stage)  # validate before any work
     was_training = model.training
@@ -97,7 +83,7 @@ def source_probabilities(
 
     These are the source-label predictions that LEEP and NCE read.
     """
-    images = _check_images(images)
+    images = check_images(images)
     batch_size = _check_batch_size(batch_size)
     was_training = model.training
     model.eval().to(device)

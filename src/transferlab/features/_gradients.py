@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
-from transferlab._checks import check_int, check_seed
 from transferlab._progress import progress_bar
-from transferlab.features._extract import _check_batch_size, _check_images
-from transferlab.models._base import StagedModel, to_input
+from transferlab._validation import check_images, check_int, check_seed
+from transferlab.features._extract import _check_batch_size
+from transferlab.models import StagedModel, to_input
 
 #: Rows of the ``P x dim`` projection generated at once (one seeded generator each).
 _BLOCK_ROWS = 4096
@@ -213,7 +213,7 @@ def per_sample_gradients(
         raise ValueError(  # noqa: TRY004 -- the house rule: every input check raises ValueError
             f"model must be a StagedModel (a transferlab architecture); got {type(model).__name__}"
         )
-    images = _check_images(images)
+    images = check_images(images)
     batch_size = _check_batch_size(batch_size)
     dim = check_int(dim, "dim")
     seed = check_seed(seed)

@@ -5,7 +5,7 @@ Dwivedi & Roig ("Representation Similarity Analysis for Efficient Task Taxonomy
 target images with that of a small model trained on the target task itself.
 :func:`probe_features` trains that model (a two-stage ConvNet by default) on the
 target train split and returns its features of the same images, ready for
-:func:`transferlab.scores._rsa.rsa` (``probe_features=...``).
+:func:`transferlab.scores.rsa` (``probe_features=...``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from transferlab._checks import check_int, check_int_sequence, check_seed
-from transferlab.data._task import Task
+from transferlab._validation import check_int, check_int_sequence, check_seed
+from transferlab.data import Task
 from transferlab.features._extract import extract
-from transferlab.models._registry import build_for
-from transferlab.train._config import TrainConfig
-from transferlab.train._fit import fit
+from transferlab.models import build_for
+from transferlab.train import TrainConfig, fit
 
 #: Default channel widths of the probe ConvNet's stages.
 PROBE_WIDTHS = (16, 32)

@@ -15,6 +15,7 @@ from transferlab.models._hub import (
     MissingExtraError,
     Preprocessing,
     load_model,
+    parse_spec,
     wrap_module,
 )
 from transferlab.models._mlp import MLP
@@ -29,6 +30,7 @@ from transferlab.models._registry import (
     available_archs,
     build,
     build_for,
+    build_for_spec,
     count_parameters,
     get_arch,
     register_arch,
@@ -37,6 +39,7 @@ from transferlab.models._resnet import ResNet
 
 __all__ = [
     "load_model",
+    "parse_spec",
     "wrap_module",
     "ExternalModel",
     "Preprocessing",
@@ -57,6 +60,7 @@ __all__ = [
     "read_multidomain_metadata",
     "build",
     "build_for",
+    "build_for_spec",
     "register_arch",
     "available_archs",
     "get_arch",

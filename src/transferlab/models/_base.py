@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from transferlab._validation import check_int
+
 #: Input scaling every built-in model expects: ``uint8`` pixels divided by 255.
 PREPROCESSING = {"scale": 1.0 / 255.0, "dtype": "float32"}
 
@@ -45,9 +47,8 @@ class StagedModel(nn.Module):
 
     def __init__(self, config: dict[str, Any], stages: nn.ModuleDict, feature_dim: int, num_classes: int):
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1; got {num_classes}")
-        self.config = dict(config, num_classes=int(num_classes))
+        num_classes = check_int(num_classes, "num_classes")
+        self.config = dict(config, num_classes=num_classes)
         self.stages = stages
         self.feature_dim = int(feature_dim)
         self.head = nn.Linear(self.feature_dim, num_classes)
@@ -107,8 +108,7 @@ class StagedModel(nn.Module):
     # -- transfer operations ---------------------------------------------------------
     def replace_head(self, num_classes: int, *, seed: int | None = None) -> nn.Linear:
         """Put a freshly initialised linear head with ``num_classes`` outputs in place."""
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1; got {num_classes}")
+        num_classes = check_int(num_classes, "num_classes")
         device, dtype = self.head.weight.device, self.head.weight.dtype
         if seed is None:
             head = nn.Linear(self.feature_dim, num_classes)

@@ -13,6 +13,13 @@ A checkpoint is one ``.safetensors`` file. Its tensors are the model's
 Loading never unpickles anything: the header is JSON, the tensors are raw
 bytes read by ``safetensors``, and the model is rebuilt from ``arch`` and
 ``config`` with :func:`~transferlab.models._registry.build`.
+
+A joint multi-domain network (:func:`~transferlab.models._multidomain.save_multidomain`)
+is the same file under another header key and without ``arch``. Both kinds are
+written by :func:`_save` and read by :func:`_read`; :func:`_load` is the one
+function that opens a checkpoint, verifies it and rebuilds its model, for
+:func:`load_checkpoint`, :func:`~transferlab.models._multidomain.load_multidomain`,
+the ``file:`` models of :func:`~transferlab.models._hub.load_model` and the zoo.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch import nn
 
 from transferlab._atomic import atomic_write
 from transferlab.models._base import StagedModel
@@ -56,6 +64,8 @@ class Checkpoint:
         Constructor arguments, ``build(arch, **config)`` rebuilds the architecture.
     path : pathlib.Path
         The file that was read.
+    tensors_sha256 : str
+        The SHA-256 of the tensors recorded in the file (and verified on loading).
     """
 
     model: StagedModel
@@ -63,6 +73,51 @@ class Checkpoint:
     arch: str
     config: dict[str, Any]
     path: Path
+    tensors_sha256: str
+
+
+@dataclass(frozen=True)
+class _Format:
+    """One kind of checkpoint file: where its document lives and how its model is rebuilt.
+
+    Attributes
+    ----------
+    key : str
+        Key of the JSON document in the safetensors ``__metadata__`` header.
+    version : int
+        Newest ``format_version`` this code reads and the one it writes.
+    fields : mapping of str to type
+        What the document holds besides ``format_version``, ``tensors_sha256``
+        and ``metadata``.
+    kind : str
+        What to call such a file in messages ("checkpoint", ...).
+    saved_by : str
+        The function that writes it, named in messages.
+    rebuild : callable
+        ``rebuild(document)`` builds the (untrained) model of the document.
+    describe : callable
+        ``describe(document)`` names the architecture in messages.
+    """
+
+    key: str
+    version: int
+    fields: Mapping[str, type]
+    kind: str
+    saved_by: str
+    rebuild: Callable[[dict[str, Any]], nn.Module]
+    describe: Callable[[dict[str, Any]], str]
+
+
+#: A single model of a registered architecture.
+_MODEL_FORMAT = _Format(
+    key=METADATA_KEY,
+    version=FORMAT_VERSION,
+    fields={"arch": str, "config": dict},
+    kind="checkpoint",
+    saved_by="save_checkpoint",
+    rebuild=lambda document: build(document["arch"], **document["config"]),
+    describe=lambda document: f"arch {document['arch']!r} with config {document['config']}",
+)
 
 
 # -- saving -----------------------------------------------------------------------------
@@ -116,6 +171,21 @@ def save_checkpoint(
             f"the checkpoint can be rebuilt; got {type(model).__name__} with arch {model.arch!r} "
             "(register its class with register_arch)"
         )
+    return _save(path, _MODEL_FORMAT, model, {"arch": model.arch, "config": model.config}, metadata)
+
+
+def _save(
+    path: str | os.PathLike[str],
+    fmt: _Format,
+    model: nn.Module,
+    fields: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None,
+) -> Path:
+    """Write ``model``'s ``state_dict`` with the document ``fields`` + checksum + ``metadata``, atomically.
+
+    The one writer of checkpoint files; creates missing parent folders.
+    """
+    path = Path(path)
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, Mapping):
@@ -124,13 +194,12 @@ def save_checkpoint(
         name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in model.state_dict().items()
     }
     document = {
-        "format_version": FORMAT_VERSION,
-        "arch": model.arch,
-        "config": _jsonable(model.config, "model.config"),
+        "format_version": fmt.version,
+        **{key: _jsonable(value, f"model.{key}") for key, value in fields.items()},
         "tensors_sha256": _tensors_digest(tensors),
         "metadata": _jsonable(dict(metadata), "metadata"),
     }
-    header = {METADATA_KEY: json.dumps(document, sort_keys=True)}
+    header = {fmt.key: json.dumps(document, sort_keys=True)}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
     return path
@@ -202,13 +271,7 @@ def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         If the file is not a readable safetensors file, or carries no (or an
         unreadable, or a newer) transferlab metadata document.
     """
-    path = _existing_file(path)
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            header = fh.metadata() or {}
-    except SafetensorError as err:
-        raise ValueError(f"checkpoint {path} is not a valid safetensors file (corrupt or truncated?): {err}") from err
-    return _parse_document(header, path)
+    return _read(path, _MODEL_FORMAT, tensors=False)[0]
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> Checkpoint:
@@ -239,27 +302,56 @@ def load_checkpoint(path: str | os.PathLike[str], *, device: str | torch.device 
         do not match the architecture (missing, unexpected, wrong shape) or their
         recorded checksum.
     """
-    path = _existing_file(path)
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            document = _parse_document(fh.metadata() or {}, path)
-            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
-    except SafetensorError as err:
-        raise ValueError(f"checkpoint {path} is not a valid safetensors file (corrupt or truncated?): {err}") from err
+    model, document, path = _load(path, _MODEL_FORMAT, device=device)
+    return Checkpoint(
+        model=model,
+        metadata=document["metadata"],
+        arch=document["arch"],
+        config=document["config"],
+        path=path,
+        tensors_sha256=document["tensors_sha256"],
+    )
+
+
+def _load(
+    path: str | os.PathLike[str], fmt: _Format, *, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any], Path]:
+    """Read, verify and rebuild a checkpoint of kind ``fmt``: ``(model in eval mode on device, document, path)``.
+
+    The one loader of checkpoint files. The tensors must match the recorded
+    SHA-256 and, by name and shape, the model that ``fmt.rebuild`` makes of the
+    document; the model takes the tensors' floating dtype when they share one.
+    Every failure is a ``ValueError`` naming the file (``FileNotFoundError``
+    for a missing one).
+    """
+    document, tensors, path = _read(path, fmt, tensors=True)
     if _tensors_digest(tensors) != document["tensors_sha256"]:
         raise ValueError(f"checkpoint {path} is corrupt: its tensors do not match their recorded SHA-256")
-    arch, config = document["arch"], document["config"]
     try:
-        model = build(arch, **config)
+        model = fmt.rebuild(document)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"checkpoint {path} cannot be rebuilt (arch {arch!r}, config {config}): {err}") from err
-    _check_tensors_match(model, tensors, path, arch, config)
+        raise ValueError(f"checkpoint {path} cannot be rebuilt ({fmt.describe(document)}): {err}") from err
+    _check_tensors_match(model, tensors, path, fmt.describe(document))
     float_dtypes = {t.dtype for t in tensors.values() if t.is_floating_point()}
     if len(float_dtypes) == 1:
         model = model.to(float_dtypes.pop())
     model.load_state_dict(tensors, strict=True)
     model.eval().to(device)
-    return Checkpoint(model=model, metadata=document["metadata"], arch=arch, config=config, path=path)
+    return model, document, path
+
+
+def _read(
+    path: str | os.PathLike[str], fmt: _Format, *, tensors: bool
+) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None, Path]:
+    """``(document, tensors or None, path)`` of a checkpoint file of kind ``fmt``: the one place that opens one."""
+    path = _existing_file(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            document = _parse_document(fh.metadata() or {}, path, fmt)
+            loaded = {name: fh.get_tensor(name) for name in fh.keys()} if tensors else None
+    except SafetensorError as err:
+        raise ValueError(f"checkpoint {path} is not a valid safetensors file (corrupt or truncated?): {err}") from err
+    return document, loaded, path
 
 
 def _existing_file(path: str | os.PathLike[str]) -> Path:
@@ -271,36 +363,35 @@ def _existing_file(path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _parse_document(header: Mapping[str, str], path: Path) -> dict[str, Any]:
-    if METADATA_KEY not in header:
+def _parse_document(header: Mapping[str, str], path: Path, fmt: _Format) -> dict[str, Any]:
+    key = fmt.key
+    if key not in header:
         raise ValueError(
-            f"{path} is a safetensors file but not a transferlab checkpoint: its metadata has no "
-            f"{METADATA_KEY!r} entry (keys: {sorted(header)}); save it with save_checkpoint"
+            f"{path} is a safetensors file but not a transferlab {fmt.kind}: its metadata has no "
+            f"{key!r} entry (keys: {sorted(header)}); save it with {fmt.saved_by}"
         )
     try:
-        document = json.loads(header[METADATA_KEY])
+        document = json.loads(header[key])
     except json.JSONDecodeError as err:
-        raise ValueError(f"checkpoint {path} has unreadable {METADATA_KEY!r} metadata (not JSON): {err}") from err
-    expected = {"format_version": int, "arch": str, "config": dict, "tensors_sha256": str, "metadata": dict}
+        raise ValueError(f"checkpoint {path} has unreadable {key!r} metadata (not JSON): {err}") from err
+    expected = {"format_version": int, **fmt.fields, "tensors_sha256": str, "metadata": dict}
     if not isinstance(document, dict):
-        raise ValueError(f"checkpoint {path}: {METADATA_KEY!r} metadata must be a JSON object; got {document!r}")
-    for key, kind in expected.items():
-        if not isinstance(document.get(key), kind):
+        raise ValueError(f"checkpoint {path}: {key!r} metadata must be a JSON object; got {document!r}")
+    for name, kind in expected.items():
+        if not isinstance(document.get(name), kind):
             raise ValueError(
-                f"checkpoint {path}: {METADATA_KEY!r} metadata must hold {key!r} of type {kind.__name__}; "
-                f"got {document.get(key)!r}"
+                f"checkpoint {path}: {key!r} metadata must hold {name!r} of type {kind.__name__}; "
+                f"got {document.get(name)!r}"
             )
-    if document["format_version"] > FORMAT_VERSION:
+    if document["format_version"] > fmt.version:
         raise ValueError(
             f"checkpoint {path} has format_version {document['format_version']}, newer than this "
-            f"transferlab reads ({FORMAT_VERSION}); upgrade transferlab"
+            f"transferlab reads ({fmt.version}); upgrade transferlab"
         )
     return document
 
 
-def _check_tensors_match(
-    model: StagedModel, tensors: Mapping[str, torch.Tensor], path: Path, arch: str, config: dict[str, Any]
-) -> None:
+def _check_tensors_match(model: nn.Module, tensors: Mapping[str, torch.Tensor], path: Path, described: str) -> None:
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     found = {name: tuple(t.shape) for name, t in tensors.items()}
     problems = []
@@ -319,7 +410,7 @@ def _check_tensors_match(
         problems.append(f"wrong shapes ({_abbreviate(wrong)})")
     if problems:
         raise ValueError(
-            f"checkpoint {path}: tensors do not match arch {arch!r} with config {config}: " + "; ".join(problems)
+            f"checkpoint {path}: tensors do not match {described}: " + "; ".join(problems)
         )
 
 

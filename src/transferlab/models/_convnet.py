@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from transferlab._checks import check_int, check_int_sequence
+from transferlab._validation import check_int, check_int_sequence
 from transferlab.models._base import StagedModel
 from transferlab.models._registry import register_arch
 

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from transferlab.models._checkpoint import load_checkpoint
+
 #: ImageNet statistics: the default for models that do not state theirs.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -246,8 +248,9 @@ def _torchvision(name: str, pretrained: bool = True) -> ExternalModel:
 
 
 def _file(path: str) -> ExternalModel:
-    from transferlab.models._checkpoint import load_checkpoint
-
+    # Through load_checkpoint, the one loader of checkpoint files (verified, never unpickled).
+    if not Path(path).is_file():
+        raise ValueError(f"checkpoint {path!r} does not exist")
     checkpoint = load_checkpoint(path)
     model = checkpoint.model
     # Built-in sources are 28 x 28; an MLP states its input shape, the others their input channels.
@@ -286,6 +289,4 @@ def load_model(spec, **kwargs) -> ExternalModel:
         return _timm(ref, **kwargs)
     if kind == "torchvision":
         return _torchvision(ref, **kwargs)
-    if not Path(ref).is_file():
-        raise ValueError(f"checkpoint {ref!r} does not exist")
     return _file(ref)

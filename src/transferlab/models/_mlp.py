@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from transferlab._checks import check_int, check_int_sequence
+from transferlab._validation import check_int, check_int_sequence
 from transferlab.models._base import StagedModel
 from transferlab.models._registry import register_arch
 

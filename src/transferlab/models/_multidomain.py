@@ -14,28 +14,25 @@ one linear head per domain; they differ in what else belongs to a domain:
 model of a registered architecture (``resnet`` or ``adapter_resnet``), so that
 fitting, fine-tuning, feature extraction and checkpoints work on it unchanged.
 :func:`save_multidomain` and :func:`load_multidomain` keep the joint model in a
-safetensors file with the same guarantees as :mod:`~transferlab.models._checkpoint`.
+safetensors file, written and loaded by the one writer and loader of
+:mod:`~transferlab.models._checkpoint` (same checks, same errors).
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
-from transferlab._atomic import atomic_write
-from transferlab._checks import check_int, check_int_sequence, check_seed
+from transferlab._validation import check_int, check_int_sequence, check_seed
 from transferlab.models._adapters import AdapterResNet, ResidualAdapter
 from transferlab.models._base import StagedModel
-from transferlab.models._checkpoint import _jsonable, _tensors_digest
+from transferlab.models._checkpoint import _Format, _load, _read, _save
 from transferlab.models._convnet import _init_conv_bn
 from transferlab.models._resnet import ResNet, _conv3x3
 
@@ -279,6 +276,16 @@ class MultiDomainResNet(nn.Module):
 
 
 # -- joint checkpoints ----------------------------------------------------------------------
+#: A joint multi-domain network: the document holds its constructor ``config`` (no ``arch``).
+_JOINT_FORMAT = _Format(
+    key=MULTIDOMAIN_KEY,
+    version=_FORMAT_VERSION,
+    fields={"config": dict},
+    kind="multi-domain checkpoint",
+    saved_by="save_multidomain",
+    rebuild=lambda document: MultiDomainResNet(**document["config"]),
+    describe=lambda document: f"a MultiDomainResNet with config {document['config']}",
+)
 
 
 def save_multidomain(
@@ -288,7 +295,9 @@ def save_multidomain(
 
     The header holds one JSON document under ``"transferlab-multidomain"``:
     ``format_version``, the constructor ``config``, the SHA-256 of the tensors
-    and the caller's ``metadata`` (JSON types). Nothing is pickled.
+    and the caller's ``metadata`` (JSON types). Nothing is pickled. Written by
+    the writer of :func:`~transferlab.models._checkpoint.save_checkpoint`
+    (atomic, parent folders created).
 
     Returns
     -------
@@ -296,71 +305,27 @@ def save_multidomain(
     """
     if not isinstance(model, MultiDomainResNet):
         raise ValueError(f"model must be a MultiDomainResNet; got {type(model).__name__}")
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise ValueError(f"metadata must be a mapping (dict) or None; got {type(metadata).__name__}")
-    tensors = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in model.state_dict().items()}
-    document = {
-        "format_version": _FORMAT_VERSION,
-        "config": model.config,
-        "tensors_sha256": _tensors_digest(tensors),
-        "metadata": _jsonable(dict(metadata or {}), "metadata"),
-    }
-    path = Path(path)
-    header = {MULTIDOMAIN_KEY: json.dumps(document, sort_keys=True)}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
-    return path
+    return _save(path, _JOINT_FORMAT, model, {"config": model.config}, metadata)
 
 
 def read_multidomain_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The document of a joint checkpoint (``config``, ``tensors_sha256``, ``metadata``), header only."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"multi-domain checkpoint {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            header = fh.metadata() or {}
-    except SafetensorError as err:
-        raise ValueError(f"multi-domain checkpoint {path} is not a valid safetensors file: {err}") from err
-    return _parse(header, path)
-
-
-def _parse(header: Mapping[str, str], path: Path) -> dict[str, Any]:
-    if MULTIDOMAIN_KEY not in header:
-        raise ValueError(f"{path} is not a multi-domain checkpoint (no {MULTIDOMAIN_KEY!r} header); see save_multidomain")
-    try:
-        document = json.loads(header[MULTIDOMAIN_KEY])
-    except json.JSONDecodeError as err:
-        raise ValueError(f"multi-domain checkpoint {path} has an unreadable header: {err}") from err
-    if not isinstance(document, dict) or document.get("format_version", 0) > _FORMAT_VERSION:
-        raise ValueError(f"multi-domain checkpoint {path} has an unknown format: {str(document)[:200]}")
-    return document
+    return _read(path, _JOINT_FORMAT, tensors=False)[0]
 
 
 def load_multidomain(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> MultiDomainResNet:
     """Rebuild the model saved by :func:`save_multidomain` (eval mode, on ``device``).
+
+    Read, verified and rebuilt by the loader of
+    :func:`~transferlab.models._checkpoint.load_checkpoint`, so both kinds of
+    file fail the same way.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a joint checkpoint, or its tensors do not match their
-        checksum or the architecture.
+        If the file is corrupt or truncated, is not a joint checkpoint, or its
+        tensors do not match their checksum or the architecture.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"multi-domain checkpoint {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            document = _parse(fh.metadata() or {}, path)
-            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
-    except SafetensorError as err:
-        raise ValueError(f"multi-domain checkpoint {path} is not a valid safetensors file: {err}") from err
-    if _tensors_digest(tensors) != document["tensors_sha256"]:
-        raise ValueError(f"multi-domain checkpoint {path} is corrupt: its tensors do not match their SHA-256")
-    model = MultiDomainResNet(**document["config"])
-    try:
-        model.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"multi-domain checkpoint {path} does not match its config {document['config']}: {err}") from err
-    return model.eval().to(device)
+    return _load(path, _JOINT_FORMAT, device=device)[0]

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from transferlab._checks import check_int
+from transferlab._validation import check_int
 from transferlab.models._base import StagedModel
 
 #: Modules that define the built-in architectures; imported on first use.

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from transferlab._checks import check_int, check_int_sequence
+from transferlab._validation import check_int, check_int_sequence
 from transferlab.models._base import StagedModel
 from transferlab.models._convnet import _init_conv_bn
 from transferlab.models._registry import register_arch

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import multiprocessing
+import numbers
 import os
 from abc import ABC, abstractmethod
 from collections import deque
@@ -20,6 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from transferlab._validation import check_scalar
 from transferlab.runner._jobs import Job, JobError, JobResult, execute_job
 
 #: Resource names of a Job that map to Ray's own task options (the rest are custom resources).
@@ -75,9 +77,7 @@ class ProcessExecutor(Executor):
     def __init__(self, max_workers: int | None = None):
         if max_workers is None:
             max_workers = _usable_cpus()
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise ValueError(f"max_workers must be a positive integer or None; got {max_workers!r}")
-        self.max_workers = max_workers
+        self.max_workers = _check_max_workers(max_workers)
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(max_workers={self.max_workers})"
@@ -161,10 +161,9 @@ class RayExecutor(Executor):
         init_kwargs: dict | None = None,
     ):
         _import_ray()
-        if max_in_flight is not None and (
-            isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1
-        ):
-            raise ValueError(f"max_in_flight must be a positive integer or None; got {max_in_flight!r}")
+        max_in_flight = check_scalar(
+            max_in_flight, "max_in_flight", (numbers.Integral, type(None)), min_val=0, include_boundaries="right"
+        )
         self.address = address
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
@@ -247,10 +246,7 @@ def get_executor(executor: str | Executor = "inprocess", max_workers: int | None
         close = difflib.get_close_matches(str(executor), names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"executor must be one of {names} or an Executor; got {executor!r}{hint}")
-    if max_workers is not None and (
-        isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
-    ):
-        raise ValueError(f"max_workers must be a positive integer or None; got {max_workers!r}")
+    max_workers = _check_max_workers(max_workers)
     if executor == "inprocess":
         if max_workers not in (None, 1):
             raise ValueError(f"max_workers must be None or 1 for the inprocess executor; got {max_workers}")
@@ -324,6 +320,11 @@ def _ray_result(ray, ref, job: Job) -> JobResult:
         raise JobError(job.key, job.func, f"the Ray task failed: {type(exc).__name__}", str(exc)) from None
     except ray.exceptions.RayError as exc:  # worker died, task cancelled, object lost, ...
         raise JobError(job.key, job.func, f"the Ray task failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_max_workers(max_workers: Any) -> int | None:
+    """``max_workers`` as a positive ``int``, or ``None``."""
+    return check_scalar(max_workers, "max_workers", (numbers.Integral, type(None)), min_val=0, include_boundaries="right")
 
 
 def _import_ray():

@@ -6,27 +6,34 @@ Higher always means better predicted transfer. Per-model scores take arrays
 ``get(name)`` returns one, ``spec(name)`` says what it needs and computes it from
 whatever inputs you have, ``available()`` lists them. Pool-level scores (NCTI,
 ETran) normalise across candidate models and return one value per model; they
-live apart, in ``POOL_SCORES``.
+are in the same registry with ``kind="pool"`` (``available(kind="pool")``,
+``spec(name).compute_pool(pool, labels)``). Each spec also carries the score's
+direction and :class:`Traits` (invariances, seeding), which the common tests
+check. To add a score, see CONTRIBUTING.md: one module, one decorator.
 
 Nothing here imports torch.
 """
 
+from transferlab._validation import check_features, check_features_labels, check_source_features, check_source_probs
 from transferlab.scores._domain_similarity import domain_similarity
+from transferlab.scores._etran import etran
 from transferlab.scores._feature_metrics import feature_metrics
 from transferlab.scores._gbc import gbc
 from transferlab.scores._hscore import hscore, regularized_hscore
 from transferlab.scores._leep import leep
 from transferlab.scores._lfc import lfc, lgc
 from transferlab.scores._logme import logme
+from transferlab.scores._ncti import ncti
 from transferlab.scores._nce import nce
 from transferlab.scores._nleep import nleep
 from transferlab.scores._parc import parc
-from transferlab.scores._pool import POOL_SCORES, available_pool_scores, etran, get_pool_score, ncti
+from transferlab.scores._pool import POOL_SCORES, available_pool_scores, get_pool_score
 from transferlab.scores._random import random
 from transferlab.scores._registry import (
     NEED_ARGUMENTS,
     NEEDS,
     ScoreSpec,
+    Traits,
     available,
     get,
     register_score,
@@ -35,12 +42,6 @@ from transferlab.scores._registry import (
 from transferlab.scores._rsa import rsa
 from transferlab.scores._sfda import sfda
 from transferlab.scores._transrate import transrate
-from transferlab.scores._validation import (
-    check_features,
-    check_features_labels,
-    check_source_features,
-    check_source_probs,
-)
 
 __all__ = [
     # per-model scores
@@ -72,6 +73,7 @@ __all__ = [
     "available",
     "register_score",
     "ScoreSpec",
+    "Traits",
     "NEEDS",
     "NEED_ARGUMENTS",
     # validation

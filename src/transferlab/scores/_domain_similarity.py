@@ -9,22 +9,14 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
+from transferlab._validation import check_features_labels, check_scalar, check_source_features
 from transferlab.scores._linalg import _class_sums
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels, check_source_features
 
 
 def _check_gamma(gamma) -> float:
-    if (
-        isinstance(gamma, (bool, np.bool_))
-        or not isinstance(gamma, numbers.Real)
-        or not np.isfinite(gamma)
-        or gamma <= 0
-    ):
-        raise ValueError(f"gamma must be a positive finite number; got {gamma!r}")
-    return float(gamma)
+    return check_scalar(gamma, "gamma", numbers.Real, min_val=0, include_boundaries="neither")
 
 
 def _class_means_and_weights(X: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,6 +48,8 @@ def _emd_between_class_means(S, ys, cs, T, yt, ct) -> float:
     mu_t, w_t = _class_means_and_weights(T, yt, ct)
     # Euclidean ground cost between every source and target class mean (Cs, Ct), from the
     # differences themselves (no |a|^2 + |b|^2 - 2ab cancellation: equal means cost exactly 0).
+    from scipy.spatial.distance import cdist  # deferred: scipy.spatial loads scipy.stats (~0.2 s)
+
     cost = cdist(mu_s, mu_t, metric="euclidean")
     return _emd(w_s, w_t, cost)
 
@@ -65,6 +59,12 @@ def _emd_between_class_means(S, ys, cs, T, yt, ct) -> float:
     needs={"features", "source_features"},
     reference='Cui, Song, Sun, Howard & Belongie, "Large Scale Fine-Grained Categorization and '
     'Domain-Specific Transfer Learning", CVPR 2018',
+    # Count-weighted class means: one sample per class is a mean too; constant target
+    # features are one point. exp(-gamma EMD) depends on the scale (at 1e12 it underflows
+    # to 0.0, a finite documented value); moving source and target together keeps the EMD.
+    min_per_class=1,
+    scale_invariant=False,
+    translation_invariant=True,
 )
 def domain_similarity(features, labels, *, source_features, source_labels, gamma: float = 0.01) -> float:
     """Domain similarity: exp(-gamma * EMD) between count-weighted class means of source and target.

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab._validation import check_features_labels
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
 
 
 def _hoyer_sparsity(X: np.ndarray) -> np.ndarray:
@@ -40,6 +40,11 @@ def _hoyer_sparsity(X: np.ndarray) -> np.ndarray:
     needs={"features"},
     reference="Ueno & Kondo 2020 (feature sparsity as a transferability indicator); sparsity "
     'measure: Hurley & Rickard, "Comparing Measures of Sparsity", IEEE Trans. Inf. Theory 2009',
+    # Sparsity of each sample's features (a scale-free ratio); ignores the labels. Adding
+    # a constant changes which units are near zero, so not translation-invariant.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=False,
 )
 def feature_metrics(features, labels) -> float:
     """Feature metrics: the density (1 - mean Hoyer sparsity) of the candidate's target features.

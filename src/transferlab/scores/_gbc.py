@@ -10,9 +10,9 @@ import numbers
 
 import numpy as np
 
+from transferlab._validation import check_features_labels, check_scalar
 from transferlab.scores._linalg import _centre, _class_sums, _pca
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
 
 #: Floor on a class variance along one dimension, relative to the variance of
 #: all samples along that dimension (a class that is constant along it would
@@ -55,11 +55,7 @@ def _bhattacharyya_distances(means: np.ndarray, variances: np.ndarray, spherical
 def _check_options(covariance, n_components) -> tuple[str, int | None]:
     if covariance not in _COVARIANCES:
         raise ValueError(f"covariance must be one of {list(_COVARIANCES)}; got {covariance!r}")
-    if n_components is not None and (
-        isinstance(n_components, (bool, np.bool_)) or not isinstance(n_components, numbers.Integral) or n_components < 1
-    ):
-        raise ValueError(f"n_components must be an integer >= 1 or None; got {n_components!r}")
-    return covariance, None if n_components is None else int(n_components)
+    return covariance, check_scalar(n_components, "n_components", (numbers.Integral, type(None)), min_val=1)
 
 
 def _reduce(X: np.ndarray, n_components: int | None) -> np.ndarray:
@@ -76,6 +72,11 @@ def _reduce(X: np.ndarray, n_components: int | None) -> np.ndarray:
     needs={"features"},
     reference='Pándy, Agostinelli, Uijlings, Ferrari & Mensink, "Transferability Estimation '
     'using Bhattacharyya Class Separability", CVPR 2022',
+    # Per-class diagonal Gaussians need a variance per class; constant features give
+    # -C(C-1) (all classes coincide); centred, and invariant to per-dimension scaling.
+    min_per_class=2,
+    scale_invariant=True,
+    translation_invariant=True,
 )
 def gbc(features, labels, *, covariance: str = "diagonal", n_components: int | None = 64) -> float:
     """GBC: minus the summed Bhattacharyya coefficients between Gaussians fitted to each pair of classes.

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, sparse
 
+from transferlab._validation import check_features_labels
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,11 @@ def _ledoit_wolf(spec: _Spectrum) -> tuple[float, float]:
     needs={"features"},
     reference='Bao, Li, Huang, Zheng, Zhang, Kong & Zhao, "An Information-Theoretic Approach '
     'to Transferability in Task Transfer Learning", ICIP 2019',
+    # tr(pinv(cov f) cov(E[f|y])): covariances of centred features, affine-invariant;
+    # a class of one sample is a class mean too; constant features give 0.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=True,
 )
 def hscore(features, labels) -> float:
     """H-score: the between-class covariance measured in the metric of the inverse feature covariance.
@@ -219,6 +224,11 @@ def hscore(features, labels) -> float:
     needs={"features"},
     reference='Ibrahim, Ponomareva & Mazumder, "Newer is not always better: Rethinking '
     'transferability metrics, their peculiarities, stability and performance", ECML-PKDD 2022',
+    # As hscore, with a Ledoit-Wolf covariance whose shrinkage is scale-free: centred,
+    # scale-invariant; constant features give 0.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=True,
 )
 def regularized_hscore(features, labels) -> float:
     """Shrinkage H-score: the H-score with a Ledoit-Wolf estimate of the feature covariance.

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab._validation import check_source_probs
 from transferlab.scores._linalg import _class_sums
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_source_probs
 
 
 def _leep(P: np.ndarray, y: np.ndarray, n_classes: int) -> float:
@@ -32,6 +32,12 @@ def _leep(P: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     needs={"source_probs"},
     reference='Nguyen, Hassner, Seeger & Archambeau, "LEEP: A New Measure to Evaluate '
     'Transferability of Learned Representations", ICML 2020',
+    # Source probabilities only: a class with one sample is a valid empirical joint;
+    # uniform rows ("constant") give the log class prior. Probabilities are neither
+    # scaled nor translated, so the two invariances do not apply.
+    min_per_class=1,
+    scale_invariant=False,
+    translation_invariant=False,
 )
 def leep(source_probs, labels) -> float:
     """LEEP: mean log-likelihood of the target labels under the source classifier's empirical predictor.

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab._validation import check_features_labels
 from transferlab.scores._linalg import _centre, _class_sums
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
 
 _REFERENCE = (
     "Deshpande, Achille, Ravichandran, Li, Zancato, Fowlkes, Bhotika, Soatto & Perona, "
@@ -78,7 +78,16 @@ def _check_center(center) -> bool:
     return bool(center)
 
 
-@register_score("lfc", needs={"features"}, reference=_REFERENCE)
+@register_score(
+    "lfc",
+    needs={"features"},
+    reference=_REFERENCE,
+    # Pearson correlation of the Gram matrix of the centred features with the labels:
+    # scale-free and translation-free; constant K gives 0.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=True,
+)
 def lfc(features, labels, *, center: bool = True) -> float:
     """LFC (Label-Feature Correlation): Pearson correlation of the feature Gram matrix with the label similarity.
 
@@ -166,7 +175,15 @@ def lfc(features, labels, *, center: bool = True) -> float:
     return _gram_label_correlation(X, y, classes.shape[0], center=center)
 
 
-@register_score("lgc", needs={"gradients"}, reference=_REFERENCE)
+@register_score(
+    "lgc",
+    needs={"gradients"},
+    reference=_REFERENCE,
+    # As lfc, on the centred gradients.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=True,
+)
 def lgc(gradients, labels, *, center: bool = True) -> float:
     """LGC (Label-Gradient Correlation): Pearson correlation of the gradient Gram matrix with the label similarity.
 

@@ -14,14 +14,9 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
+from transferlab._validation import check_features, check_features_labels, check_int, check_scalar, check_targets
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import (
-    check_features,
-    check_features_labels,
-    check_targets,
-)
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -237,6 +232,8 @@ def _polish(s, z2, perp, n, alpha0, beta0, *, n_grid: int = 161) -> tuple[float,
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         values = _profile(grid, s, z2, perp, n)
     i = int(np.nanargmax(values))
+    from scipy.optimize import minimize_scalar  # deferred: scipy.optimize takes ~0.1 s to import
+
     res = minimize_scalar(
         lambda t: -_profile(np.array([t]), s, z2, perp, n)[0],
         bounds=(grid[max(i - 1, 0)], grid[min(i + 1, n_grid - 1)]),
@@ -253,11 +250,8 @@ def _polish(s, z2, perp, n, alpha0, beta0, *, n_grid: int = 161) -> tuple[float,
 
 
 def _check_iteration(max_iter, tol) -> tuple[int, float]:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}")
-    if not isinstance(tol, numbers.Real) or not np.isfinite(tol) or tol <= 0:
-        raise ValueError(f"tol must be a positive finite number; got {tol!r}")
-    return int(max_iter), float(tol)
+    max_iter = check_int(max_iter, "max_iter")
+    return max_iter, check_scalar(tol, "tol", numbers.Real, min_val=0, include_boundaries="neither")
 
 
 @register_score(
@@ -265,6 +259,12 @@ def _check_iteration(max_iter, tol) -> tuple[int, float]:
     needs={"features"},
     reference='You, Liu, Wang & Long, "LogME: Practical Assessment of Pre-trained Models '
     'for Transfer Learning", ICML 2021',
+    # Bayesian evidence: one-hot targets need no per-class variance; constant F has rank
+    # one; the evidence maximum is invariant to F -> cF (alpha absorbs c^2). The linear
+    # model has no intercept, so adding a constant to F changes the evidence.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=False,
 )
 def logme(features, labels, *, regression: bool = False, max_iter: int = 100, tol: float = 1e-6) -> float:
     """LogME: mean maximised log evidence per sample of a Bayesian linear model.

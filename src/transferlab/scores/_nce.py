@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab._validation import check_source_probs
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_source_probs
 
 
 def _nce(z: np.ndarray, y: np.ndarray, n_classes: int, n_source: int) -> float:
@@ -27,6 +27,12 @@ def _nce(z: np.ndarray, y: np.ndarray, n_classes: int, n_source: int) -> float:
     "nce",
     needs={"source_probs"},
     reference='Tran, Nguyen & Hassner, "Transferability and Hardness of Supervised Classification Tasks", ICCV 2019',
+    # Source probabilities only (their argmax): one sample per class is a valid joint
+    # count; uniform rows all go to source class 0. Probabilities are neither scaled
+    # nor translated, so the two invariances do not apply.
+    min_per_class=1,
+    scale_invariant=False,
+    translation_invariant=False,
 )
 def nce(source_probs, labels) -> float:
     """NCE: negative conditional entropy of the target labels given the source model's predicted labels.

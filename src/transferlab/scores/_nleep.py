@@ -12,12 +12,11 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.mixture import GaussianMixture
 
+from transferlab._validation import check_features_labels, check_int, check_scalar
 from transferlab.scores._leep import _leep
 from transferlab.scores._linalg import _pca
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
 
 #: ``reg_covar`` of the mixture, added to the diagonal of every component
 #: covariance (scikit-learn's default). The reduced features are rescaled to a
@@ -42,15 +41,9 @@ def _n_components_for(variances: np.ndarray, fraction: float) -> int:
 def _check_options(variance, components_per_class, seed) -> tuple[float, int, int]:
     if isinstance(variance, (bool, np.bool_)) or not isinstance(variance, numbers.Real) or not 0.0 < variance <= 1.0:
         raise ValueError(f"variance must be a fraction in (0, 1]; got {variance!r}")
-    if (
-        isinstance(components_per_class, (bool, np.bool_))
-        or not isinstance(components_per_class, numbers.Integral)
-        or components_per_class < 1
-    ):
-        raise ValueError(f"components_per_class must be an integer >= 1; got {components_per_class!r}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32); got {seed!r}")
-    return float(variance), int(components_per_class), int(seed)
+    components_per_class = check_int(components_per_class, "components_per_class")
+    seed = check_scalar(seed, "seed", numbers.Integral, min_val=0, max_val=2**32, include_boundaries="left")
+    return float(variance), components_per_class, seed
 
 
 def _reduced_features(X: np.ndarray, variance: float) -> np.ndarray:
@@ -66,6 +59,13 @@ def _reduced_features(X: np.ndarray, variance: float) -> np.ndarray:
     "nleep",
     needs={"features"},
     reference='Li, Jia, Sang, Zhu, Green, Wang & Gong, "Ranking Neural Checkpoints", CVPR 2021',
+    # PCA of the centred features, rescaled to unit mean variance (reg_covar relative to
+    # the data); the Gaussian mixture's k-means initialisation is seeded, so the value
+    # depends on the order of the samples.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=True,
+    stochastic=True,
 )
 def nleep(features, labels, *, variance: float = 0.8, components_per_class: int = 5, seed: int = 0) -> float:
     """NLEEP: LEEP with the posterior of a Gaussian mixture on the features in place of a source classifier.
@@ -151,6 +151,8 @@ def nleep(features, labels, *, variance: float = 0.8, components_per_class: int 
         prior = np.bincount(y, minlength=n_classes) / y.shape[0]
         return float(np.sum(prior * np.log(prior)))
     n_components = min(components_per_class * n_classes, np.unique(Z, axis=0).shape[0])
+    from sklearn.mixture import GaussianMixture  # deferred: sklearn.mixture takes ~0.4 s to import
+
     gmm = GaussianMixture(
         n_components=n_components,
         covariance_type="full",

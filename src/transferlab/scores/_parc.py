@@ -16,9 +16,9 @@ import numbers
 
 import numpy as np
 
+from transferlab._validation import check_features_labels, check_int, check_scalar, check_seed
 from transferlab.scores._linalg import _pca
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
 
 #: Rows per block when building the condensed dissimilarities.
 _BLOCK_ROWS = 256
@@ -32,15 +32,9 @@ _CONSTANT_ROW_TOL = 1e-12
 
 
 def _check_options(n_components, max_samples, seed) -> tuple[int, int | None, int]:
-    if isinstance(n_components, (bool, np.bool_)) or not isinstance(n_components, numbers.Integral) or n_components < 1:
-        raise ValueError(f"n_components must be an integer >= 1; got {n_components!r}")
-    if max_samples is not None and (
-        isinstance(max_samples, (bool, np.bool_)) or not isinstance(max_samples, numbers.Integral) or max_samples < 2
-    ):
-        raise ValueError(f"max_samples must be an integer >= 2 or None; got {max_samples!r}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
-    return int(n_components), None if max_samples is None else int(max_samples), int(seed)
+    n_components = check_int(n_components, "n_components")
+    max_samples = check_scalar(max_samples, "max_samples", (numbers.Integral, type(None)), min_val=2)
+    return n_components, max_samples, check_seed(seed)
 
 
 def _stratified_subset(y: np.ndarray, n_classes: int, max_samples: int, seed: int) -> np.ndarray:
@@ -127,6 +121,12 @@ def _parc(X: np.ndarray, y: np.ndarray, n_components: int) -> float:
     needs={"features"},
     reference='Bolya, Mittapalli & Hoffman, "Scalable Diverse Model Selection for Accessible '
     'Transfer Learning", NeurIPS 2021',
+    # Pearson correlation of the correlation matrices of the standardised PCA components
+    # (centred) and of the labels. The seeded subset is drawn only above max_samples=2000
+    # samples: deterministic below.
+    min_per_class=2,
+    scale_invariant=True,
+    translation_invariant=True,
 )
 def parc(features, labels, *, n_components: int = 32, max_samples: int | None = 2000, seed: int = 0) -> float:
     """PARC: Spearman correlation between the feature and the label dissimilarities of all sample pairs.

@@ -8,18 +8,10 @@ of a per-model score, so that it runs through the same pipeline as the others.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from transferlab._validation import check_features_labels, check_seed
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
-    return int(seed)
 
 
 @register_score(
@@ -28,6 +20,12 @@ def _check_seed(seed) -> int:
     reference="Random selection baseline, as in Deshpande, Achille, Ravichandran, Li, Zancato, "
     'Fowlkes, Bhotika, Soatto & Perona, "A linearized framework and a new benchmark for '
     'model selection for fine-tuning", arXiv 2021',
+    # A seeded draw that ignores the data: invariant to everything but the seed, so one
+    # seed for every candidate would tie them all: a ranker gives each its own seed.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=True,
+    per_member_seed=True,
 )
 def random(features, labels, *, seed: int = 0) -> float:
     """Random baseline: a uniform draw from [0, 1) fixed by ``seed``; ignores the data.
@@ -88,6 +86,6 @@ def random(features, labels, *, seed: int = 0) -> float:
     >>> round(random(features, labels, seed=0), 6)
     0.636962
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     check_features_labels(features, labels, min_per_class=1)
     return float(np.random.default_rng(seed).random())

@@ -9,10 +9,9 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy.stats import rankdata
 
+from transferlab._validation import check_features_labels, check_rows, check_scalar, check_seed
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels, check_rows
 
 #: Default cap on the number of samples whose N x N dissimilarity matrices are built.
 DEFAULT_MAX_SAMPLES = 2000
@@ -21,15 +20,9 @@ _DECIMALS = 12
 
 
 def _check_options(max_samples, seed, centre) -> tuple[int | None, int, bool]:
-    if max_samples is not None and (
-        isinstance(max_samples, (bool, np.bool_)) or not isinstance(max_samples, numbers.Integral) or max_samples < 3
-    ):
-        raise ValueError(f"max_samples must be an integer >= 3 or None; got {max_samples!r}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
-    if not isinstance(centre, (bool, np.bool_)):
-        raise ValueError(f"centre must be a bool; got {centre!r}")  # noqa: TRY004 -- house rule
-    return (None if max_samples is None else int(max_samples)), int(seed), bool(centre)
+    max_samples = check_scalar(max_samples, "max_samples", (numbers.Integral, type(None)), min_val=3)
+    seed = check_seed(seed)
+    return max_samples, seed, check_scalar(centre, "centre", bool)
 
 
 def _rdm_upper(X: np.ndarray, centre: bool) -> np.ndarray:
@@ -56,6 +49,8 @@ def _rdm_upper(X: np.ndarray, centre: bool) -> np.ndarray:
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation (average ranks for ties); 0.0 when either side is constant."""
+    from scipy.stats import rankdata  # deferred: scipy.stats takes ~0.2 s to import
+
     ra = rankdata(a)
     rb = rankdata(b)
     ra -= ra.mean()
@@ -71,6 +66,11 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     needs={"features", "probe"},
     reference='Dwivedi & Roig, "Representation Similarity Analysis for Efficient Task Taxonomy '
     '& Transfer Learning", CVPR 2019',
+    # Spearman correlation of two RDMs (1 - Pearson per pair of centred samples): scale-
+    # and translation-free; labels unused. Seeded subset only above max_samples=2000.
+    min_per_class=1,
+    scale_invariant=True,
+    translation_invariant=True,
 )
 def rsa(
     features,

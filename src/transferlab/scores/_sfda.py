@@ -14,9 +14,9 @@ import numpy as np
 import scipy.linalg
 from scipy.special import logsumexp
 
+from transferlab._validation import check_features_labels
 from transferlab.scores._linalg import _centre, _class_sums
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
 
 #: ``a`` in the automatic shrinkage ``lambda = exp(-a * sigma_max(S_W))``
 #: (reference code: ``np.exp(-5 * largest_evals_w)``).
@@ -115,6 +115,11 @@ def _sfda(X: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     needs={"features"},
     reference='Shao, Zhao, Ge, Zhang, Yang, Wang, Shan & Luo, "Not All Models Are Equal: '
     'Predicting Model Transferability in a Self-challenging Fisher Space", ECCV 2022',
+    # Regularised FDA on centred features: the shrinkage exp(-a sigma) depends on the
+    # feature scale (documented); constant features give -H(Y).
+    min_per_class=2,
+    scale_invariant=False,
+    translation_invariant=True,
 )
 def sfda(features, labels) -> float:
     """SFDA: mean log-probability of the true class after a self-challenging regularised Fisher discriminant.

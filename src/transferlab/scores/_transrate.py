@@ -11,8 +11,8 @@ import numbers
 import numpy as np
 from scipy import linalg
 
+from transferlab._validation import check_features_labels, check_scalar
 from transferlab.scores._registry import register_score
-from transferlab.scores._validation import check_features_labels
 
 
 def _gram_eigenvalues(Z: np.ndarray, *, form: str = "auto") -> np.ndarray:
@@ -65,15 +65,18 @@ def _transrate(Z: np.ndarray, y: np.ndarray, n_classes: int, eps: float, *, form
 
 
 def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not np.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a positive finite number; got {eps!r}")
-    return float(eps)
+    return check_scalar(eps, "eps", numbers.Real, min_val=0, include_boundaries="neither")
 
 
 @register_score(
     "transrate",
     needs={"features"},
     reference='Huang, Huang, Rong, Yang & Wei, "Frustratingly Easy Transferability Estimation", ICML 2022',
+    # Coding rate of the globally centred features with a fixed distortion eps: not
+    # scale-invariant (documented), translation-invariant.
+    min_per_class=1,
+    scale_invariant=False,
+    translation_invariant=True,
 )
 def transrate(features, labels, *, eps: float = 1e-4) -> float:
     """TransRate: coding rate of all features minus the class-weighted coding rates of each class.

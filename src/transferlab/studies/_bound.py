@@ -6,7 +6,7 @@ For every (zoo member, target):
 
 1. the member's penultimate features on its own source task, and a linear head
    on them trained with a gradient-norm penalty
-   (:func:`~transferlab.train.fit_smooth_head`);
+   (:func:`~transferlab.analysis.fit_smooth_head`);
 2. the transforms ``A, b, B, D`` that minimise the bound on the training splits
    (:func:`~transferlab.analysis.fit_transforms`);
 3. the bound and its three terms on the test splits
@@ -27,27 +27,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 
-from transferlab._paths import home
-from transferlab.analysis._bound import transfer_bound
-from transferlab.analysis._bound_fit import fit_transforms
-from transferlab.data._ops import subsample
-from transferlab.features._cache import FeatureCache
-from transferlab.models._checkpoint import load_checkpoint
-from transferlab.runner._jobs import make_job, run_jobs
-from transferlab.runner._store import ResultStore
-from transferlab.scores._leep import leep
-from transferlab.scores._logme import logme
-from transferlab.studies._bound_config import BoundConfig, load_bound_config
-from transferlab.studies._presets import job_payload, job_resources
+from transferlab.analysis import fit_smooth_head, fit_transforms, transfer_bound
+from transferlab.data import subsample
+from transferlab.features import FeatureCache
+from transferlab.models import load_checkpoint
+from transferlab.scores import leep, logme
+from transferlab.studies._bound_config import BoundConfig
 from transferlab.studies._selection_config import TargetSpec, build_target
-from transferlab.train._probe import _standardise, fit_linear_probe
-from transferlab.train._smooth_head import fit_smooth_head
-from transferlab.zoo._build import build_zoo, load_member_task, zoo_root
-from transferlab.zoo._recipe import MemberRecipe, load_recipe
+from transferlab.studies._study import JobSpec, Plan, Study, StudyRun, study_runner
+from transferlab.train import fit_linear_probe, standardise
+from transferlab.zoo import MemberRecipe, build_zoo, load_member_task, load_recipe, zoo_root
 
-_MODULE = "transferlab.studies._bound"
+#: A pair reads everything but the choice of members (``roles``) and of targets (its arguments).
+PAIR = JobSpec("bound-pair", "transferlab.studies._bound:pair_job", BoundConfig,
+               reads=("zoo", "zoo_preset", "train_per_class", "test_per_class", "source_per_class",
+                      "source_eval_per_class", "head", "transform", "probe_weight_decay", "seed"))
 
 
 @dataclass(frozen=True)
@@ -62,10 +57,6 @@ class BoundResult:
     files: dict = field(default_factory=dict)
 
 
-def _config_from(payload: dict) -> BoundConfig:
-    return load_bound_config(payload["preset"], path=payload.get("path"))
-
-
 def _shrink(task, *, train: int, test: int, seed: int):
     """At most ``train`` / ``test`` samples per class (fewer where a class has fewer)."""
     low_train = int(np.bincount(task.y_train).min())
@@ -78,7 +69,7 @@ def _shrink(task, *, train: int, test: int, seed: int):
 
 def pair_job(*, config: dict, member: str, member_digest: str, target: dict, device: str = "cpu") -> dict:
     """The bound, its terms, the probe's real loss, LogME and LEEP for one (member, target)."""
-    cfg = _config_from(config)
+    cfg = PAIR.view(config)
     recipe = load_recipe(cfg.zoo, cfg.zoo_preset)
     checkpoint = load_checkpoint(zoo_root(recipe) / f"{member}.safetensors", device=device)
     if checkpoint.metadata.get("member_digest") != member_digest:
@@ -96,15 +87,15 @@ def pair_job(*, config: dict, member: str, member_digest: str, target: dict, dev
     seconds["features"] = time.perf_counter() - start
 
     # Per task, with the train split's statistics (as the paper's code and the linear probe do).
-    zs_train, zs_test, _, _ = _standardise(fs_train, fs_test)
-    zt_train, zt_test, _, _ = _standardise(ft_train, ft_test)
+    zs_train, zs_test, _, _ = standardise(fs_train, fs_test)
+    zt_train, zt_test, _, _ = standardise(ft_train, ft_test)
     start = time.perf_counter()
     head = fit_smooth_head(zs_train, source.y_train, n_classes=source.n_classes, seed=cfg.seed, device=device,
-                           **cfg.head)
+                           **cfg.head.to_dict())
     seconds["head"] = time.perf_counter() - start
     start = time.perf_counter()
     fit = fit_transforms(zs_train, source.y_train, zt_train, task.y_train, head_weight=head.weight,
-                         head_bias=head.bias, seed=cfg.seed, device=device, progress=False, **cfg.transform)
+                         head_bias=head.bias, seed=cfg.seed, device=device, progress=False, **cfg.transform.to_dict())
     seconds["transforms"] = time.perf_counter() - start
     start = time.perf_counter()
     bound = transfer_bound(zs_test, source.y_test, zt_test, task.y_test, fit.transform,
@@ -138,56 +129,26 @@ def pair_job(*, config: dict, member: str, member_digest: str, target: dict, dev
 # --------------------------------------------------------------------------- the study
 
 
-def run_bound(
-    preset: str = "small",
-    *,
-    path=None,
-    out_dir=None,
-    executor: str = "inprocess",
-    max_workers: int | None = None,
-    device: str = "cpu",
-    progress: bool = True,
-    console: Console | None = None,
-) -> BoundResult:
-    """Run the transfer-bound study for one preset and write its tables, figures and report.
-
-    Parameters
-    ----------
-    preset : {"tiny", "small", "full"} or a preset of ``path``
-    path : path, optional
-        A TOML file of presets of the same shape as ``presets/bound.toml``.
-    out_dir : path, optional
-        Default ``transferlab-out/bound-<preset>``.
-    executor : {"inprocess", "process", "ray"}
-        Where the pair jobs run; results always return to the driver's store.
-    max_workers : int, optional
-        Parallel jobs for the process executor.
-    device : str
-        ``"cpu"`` or ``"cuda"``.
-    progress : bool
-        Progress bars and status lines on stderr.
-    """
-    from transferlab.studies._bound_report import summarise_bound, write_bound_report
-
-    cfg = load_bound_config(preset, path=path)
-    console = console or Console(stderr=True, quiet=not progress)
-    out_dir = Path(out_dir) if out_dir is not None else Path("transferlab-out") / f"bound-{preset}"
+def _plan(cfg: BoundConfig, run: StudyRun) -> Plan:
     for target in cfg.targets:  # fail early on a target that cannot be built
         build_target(target, "full", cfg)
-    zoo = build_zoo(cfg.zoo, cfg.zoo_preset, device=device, progress=progress, console=console)
+    zoo = build_zoo(cfg.zoo, cfg.zoo_preset, device=run.device, progress=run.progress, console=run.console)
     members = [m for m in zoo if m.role in cfg.roles]
     if not members:
         raise ValueError(f"zoo {cfg.zoo!r} ({cfg.zoo_preset}) has no member with a role in {list(cfg.roles)}")
-    payload, resources = job_payload(cfg, path), job_resources(device)
-    jobs = [make_job("bound-pair", f"{_MODULE}:pair_job", resources, config=payload, member=m.name,
-                     member_digest=m.metadata["member_digest"], target=t.to_dict(), device=device)
+    jobs = [PAIR.make(cfg, member=m.name, member_digest=m.metadata["member_digest"], target=t.to_dict(),
+                      device=run.device)
             for m in members for t in cfg.targets]
-    console.print(f"[bold]bound[/] {len(members)} members x {len(cfg.targets)} targets: {len(jobs)} pair jobs")
-    store = ResultStore(home() / "results.sqlite")
-    results = run_jobs(jobs, store, executor=executor, max_workers=max_workers, progress=progress)
-    by_name = {m.name: m for m in members}
+    message = f"[bold]bound[/] {len(members)} members x {len(cfg.targets)} targets: {len(jobs)} pair jobs"
+    return Plan({"pairs": jobs}, context={"members": {m.name: m for m in members}}, message=message)
+
+
+def _collect(cfg: BoundConfig, plan: Plan, results: dict) -> dict:
+    from transferlab.studies._bound_report import summarise_bound
+
+    by_name = plan.context["members"]
     pairs = []
-    for job in jobs:
+    for job in plan.jobs["pairs"]:
         r = dict(results[job.key])
         m = by_name[job.kwargs["member"]]
         seconds = r.pop("seconds")
@@ -195,6 +156,20 @@ def run_bound(
                       "target": TargetSpec(**job.kwargs["target"]).name, **r,
                       **{f"seconds_{k}": float(v) for k, v in seconds.items()}})
     summary, claims = summarise_bound(cfg, pairs)
-    files = write_bound_report(cfg, out_dir, pairs, summary, claims)
-    return BoundResult(config=cfg, pairs=tuple(pairs), summary=tuple(summary), claims=tuple(claims),
-                       out_dir=out_dir, files=files)
+    return {"pairs": pairs, "summary": summary, "claims": claims}
+
+
+def _report(cfg: BoundConfig, tables: dict, run: StudyRun) -> BoundResult:
+    from transferlab.studies._bound_report import write_bound_report
+
+    files = write_bound_report(cfg, run.out_dir, tables["pairs"], tables["summary"], tables["claims"])
+    return BoundResult(config=cfg, pairs=tuple(tables["pairs"]), summary=tuple(tables["summary"]),
+                       claims=tuple(tables["claims"]), out_dir=run.out_dir, files=files)
+
+
+BOUND = Study("bound", BoundConfig, plan=_plan, collect=_collect, report=_report, presets="bound")
+
+run_bound = study_runner(
+    BOUND, "run_bound", __name__, returns=BoundResult,
+    summary="Run the transfer-bound study for one preset and write its tables, figures and report.",
+)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
 from transferlab._atomic import atomic_write_bytes
-from transferlab.evaluate._bootstrap import bootstrap_ci
-from transferlab.report._figures import plt, save_figure
-from transferlab.report._tables import write_csv
+from transferlab.evaluate import bootstrap_ci
+from transferlab.report import save_figure, write_csv  # also selects the Agg backend
 
 #: Predictors of the real loss, each oriented so that it should rise with the loss.
 _PREDICTORS = (("bound", "bound", 1.0), ("-LogME", "logme", -1.0), ("-LEEP", "leep", -1.0))

@@ -27,52 +27,41 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
 
-from transferlab._paths import home
-from transferlab.analysis._attribution import integrated_gradients
-from transferlab.analysis._regions import half_shares
-from transferlab.data._ops import k_shot, relabel
-from transferlab.data._pairs import concat_pairs
-from transferlab.data._sized import load_sized
-from transferlab.models._base import StagedModel
-from transferlab.models._registry import build_for_spec
-from transferlab.runner._jobs import make_job, run_jobs
-from transferlab.runner._store import ResultStore
-from transferlab.studies._presets import job_payload, job_resources
-from transferlab.studies._correlation_config import CorrelationConfig, load_correlation_config
+from transferlab._validation import check_scalar
+from transferlab.analysis import half_shares, integrated_gradients
+from transferlab.data import concat_pairs, k_shot, load_sized, relabel
+from transferlab.models import StagedModel, build_for_spec
+from transferlab.studies._correlation_config import CorrelationConfig
 from transferlab.studies._correlation_toy import run_toy
-from transferlab.train._config import TrainConfig
-from transferlab.train._fit import evaluate, fit
-from transferlab.train._probe import linear_probe
+from transferlab.studies._correlation_report import claims_from, write_correlation_report
+from transferlab.studies._study import ClaimsResult, JobSpec, Plan, Study, StudyRun, claims_report, study_runner
+from transferlab.features import linear_probe
+from transferlab.train import TrainConfig, evaluate, fit
 
 _MODULE = "transferlab.studies._correlation"
+_PAIR_SIZES = ("train_per_class", "test_per_class", "n_train", "n_test")  # what make_pairs reads
+
+TOY = JobSpec("corr-toy", f"{_MODULE}:toy_job", CorrelationConfig, reads=("toy",))
+PAIR = JobSpec("corr-pair", f"{_MODULE}:pair_job", CorrelationConfig,
+               reads=(*_PAIR_SIZES, "alice", "train", "attribution"))
+LAYERWISE = JobSpec("corr-layerwise", f"{_MODULE}:layerwise_job", CorrelationConfig,
+                    reads=(*_PAIR_SIZES, "train", "layerwise"))
+SEMANTIC = JobSpec("corr-semantic", f"{_MODULE}:semantic_job", CorrelationConfig,
+                   reads=("alice", "train", "semantic"))
 
 
-@dataclass(frozen=True)
-class CorrelationResult:
-    """Tidy rows of every part, and where the tables, figures and report went."""
-
-    config: CorrelationConfig
-    tables: dict
-    claims: tuple[dict, ...]
-    out_dir: Path | None = None
-    files: dict = field(default_factory=dict)
+class CorrelationResult(ClaimsResult):
+    """Tidy rows of every part, and where the tables, figures and report went (``config`` is a :class:`CorrelationConfig`)."""
 
 
 # --------------------------------------------------------------------------- building blocks
 
 
-def _config_from(payload: dict) -> CorrelationConfig:
-    return load_correlation_config(payload["preset"], path=payload.get("path"))
-
-
-def make_pairs(cfg: CorrelationConfig, pair, beta: float, seed: int):
+def make_pairs(cfg, pair, beta: float, seed: int):
     """Alice's and Bob's tasks on concatenated images of ``pair`` at task correlation ``beta``."""
     left, right = (
         load_sized(spec, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=seed)
@@ -116,8 +105,7 @@ def fine_tune_from_stage(
     Returns the trained copy and its test accuracy on ``task``.
     """
     n_stages = len(alice.stage_names)
-    if not 1 <= first_trained <= n_stages + 1:
-        raise ValueError(f"first_trained must be in 1..{n_stages + 1}; got {first_trained}")
+    first_trained = check_scalar(first_trained, "first_trained", int, min_val=1, max_val=n_stages + 1)
     bob = copy.deepcopy(alice)
     bob.replace_head(task.n_classes, seed=seed)
     bob.freeze_stages(first_trained - 1)
@@ -153,23 +141,22 @@ def _left_share(model, task, n: int, steps: int, device: str, seed: int) -> floa
 
 def toy_job(*, config: dict, seed: int) -> dict:
     """Part 1 for one seed."""
-    cfg = _config_from(config)
-    toy = cfg.toy
-    rows = run_toy(k=int(toy["k"]), alphas=toy["alphas"], betas=toy["betas"], decays=toy["decays"],
-                   n_train=int(toy["n_train"]), n_test=int(toy["n_test"]), steps=int(toy["steps"]), seed=seed)
+    toy = TOY.view(config).toy
+    rows = run_toy(k=toy.k, alphas=toy.alphas, betas=toy.betas, decays=toy.decays,
+                   n_train=toy.n_train, n_test=toy.n_test, steps=toy.steps, seed=seed)
     return {"rows": rows}
 
 
 def pair_job(*, config: dict, pair: list, beta: float, seed: int, device: str = "cpu") -> dict:
     """Parts 2 and 4 for one (pair, beta, seed): Alice, Bob's probe, the random-init probe, attributions."""
-    cfg = _config_from(config)
+    cfg = PAIR.view(config)
     start = time.perf_counter()
     tasks = make_pairs(cfg, pair, beta, seed)
     alice = train_alice(cfg.alice, tasks.alice, cfg.train, seed, device)
     probe = linear_probe(alice, tasks.bob, device=device)
     random_probe = linear_probe(_build(cfg.alice, tasks.alice, seed + 10_000), tasks.bob, device=device)
     bob = with_probe_head(alice, probe)
-    n, steps = cfg.attribution["n"], cfg.attribution["steps"]
+    n, steps = cfg.attribution.n, cfg.attribution.steps
     return {
         "pair": "|".join(pair),
         "same_source": pair[0] == pair[1],
@@ -187,14 +174,14 @@ def pair_job(*, config: dict, pair: list, beta: float, seed: int, device: str = 
 
 def layerwise_job(*, config: dict, arch: str, beta: float, seed: int, device: str = "cpu") -> dict:
     """Part 3 for one (arch, beta, seed): Bob's accuracy for every first trained stage ``l``."""
-    cfg = _config_from(config)
+    cfg = LAYERWISE.view(config)
     lw = cfg.layerwise
-    tasks = make_pairs(cfg, lw["pair"], beta, seed)
-    arch_config = {"arch": arch, **lw["archs"][arch]}
+    tasks = make_pairs(cfg, lw.pair, beta, seed)
+    arch_config = {"arch": arch, **lw.archs[arch]}
     alice = train_alice(arch_config, tasks.alice, cfg.train, seed, device)
     rows = []
     for first in range(1, len(alice.stage_names) + 2):
-        _, accuracy = fine_tune_from_stage(alice, tasks.bob, first, lw["train"], seed, device)
+        _, accuracy = fine_tune_from_stage(alice, tasks.bob, first, lw.train, seed, device)
         rows.append({"arch": arch, "beta": beta, "seed": seed, "first_trained": first,
                      "n_stages": len(alice.stage_names), "bob_accuracy": accuracy})
     return {"rows": rows}
@@ -206,21 +193,20 @@ def semantic_job(*, config: dict, seed: int, device: str = "cpu") -> dict:
     Bob has ``bob_shots`` training images per group (all when unset): with plenty
     of data every method reaches the ceiling and the comparison says nothing.
     """
-    cfg = _config_from(config)
+    cfg = SEMANTIC.view(config)
     sem = cfg.semantic
-    base = load_sized(sem["source"], train_per_class=sem["train_per_class"],
-                      test_per_class=sem["test_per_class"], seed=seed)
+    base = load_sized(sem.source, train_per_class=sem.train_per_class, test_per_class=sem.test_per_class, seed=seed)
 
     def grouping(groups):
         return relabel(base, {f"group{i}": g for i, g in enumerate(groups)})
 
-    alice_task = grouping(sem["alice"])
+    alice_task = grouping(sem.alice)
     alice = train_alice(cfg.alice, alice_task, cfg.train, seed, device)
     rows = []
     for relation in ("related", "unrelated"):
-        task = grouping(sem[relation])
-        if sem.get("bob_shots") is not None:
-            task = k_shot(task, sem["bob_shots"], seed=seed)
+        task = grouping(getattr(sem, relation))
+        if sem.bob_shots is not None:
+            task = k_shot(task, sem.bob_shots, seed=seed)
         random_net = _build(cfg.alice, task, seed + 10_000)
         train = _with_min_steps(cfg.train, len(task.y_train), _SEMANTIC_MIN_STEPS)
         _, finetuned = fine_tune_from_stage(alice, task, 1, train, seed, device)
@@ -240,66 +226,40 @@ def semantic_job(*, config: dict, seed: int, device: str = "cpu") -> dict:
 # --------------------------------------------------------------------------- the study
 
 
-def correlation_jobs(cfg: CorrelationConfig, *, path=None, device: str = "cpu") -> dict[str, list]:
+def correlation_jobs(cfg: CorrelationConfig, *, device: str = "cpu") -> dict[str, list]:
     """Every job of the study, by part."""
-    payload = job_payload(cfg, path)
-    resources = job_resources(device)
     jobs = {"toy": [], "pairs": [], "layerwise": [], "semantic": []}
     for seed in cfg.seeds:
-        jobs["toy"].append(make_job("corr-toy", f"{_MODULE}:toy_job", None, config=payload, seed=seed))
-        jobs["semantic"].append(
-            make_job("corr-semantic", f"{_MODULE}:semantic_job", resources, config=payload, seed=seed, device=device)
-        )
+        jobs["toy"].append(TOY.make(cfg, seed=seed))
+        jobs["semantic"].append(SEMANTIC.make(cfg, seed=seed, device=device))
         for beta in cfg.betas:
             for pair in cfg.pairs:
-                jobs["pairs"].append(make_job("corr-pair", f"{_MODULE}:pair_job", resources, config=payload,
-                                              pair=list(pair), beta=beta, seed=seed, device=device))
-            for arch in cfg.layerwise["archs"]:
-                jobs["layerwise"].append(make_job("corr-layerwise", f"{_MODULE}:layerwise_job", resources,
-                                                  config=payload, arch=arch, beta=beta, seed=seed, device=device))
+                jobs["pairs"].append(PAIR.make(cfg, pair=list(pair), beta=beta, seed=seed, device=device))
+            for arch in cfg.layerwise.archs:
+                jobs["layerwise"].append(LAYERWISE.make(cfg, arch=arch, beta=beta, seed=seed, device=device))
     return jobs
 
 
-def run_correlation(
-    preset: str = "small",
-    *,
-    path: str | Path | None = None,
-    out_dir: str | Path | None = None,
-    executor: str = "inprocess",
-    max_workers: int | None = None,
-    device: str = "cpu",
-    progress: bool = True,
-    console: Console | None = None,
-) -> CorrelationResult:
-    """Run the correlation study for one preset and write its tables, figures and report.
+def _plan(cfg: CorrelationConfig, run: StudyRun) -> Plan:
+    jobs = correlation_jobs(cfg, device=run.device)
+    n_jobs = sum(len(part) for part in jobs.values())
+    return Plan(jobs, message=f"[bold]correlation[/] {len(cfg.seeds)} seeds x {len(cfg.betas)} betas: {n_jobs} jobs")
 
-    Parameters
-    ----------
-    preset : {"tiny", "small", "full"} or a preset of ``path``
-    path : path, optional
-        A TOML file of presets of the same shape as the built-in one.
-    out_dir : path, optional
-        Default ``transferlab-out/correlation-<preset>``.
-    executor : {"inprocess", "process", "ray"}
-    max_workers : int, optional
-    device : str
-    """
-    from transferlab.studies._correlation_report import claims_from, write_correlation_report
 
-    cfg = load_correlation_config(preset, path=path)
-    console = console or Console(stderr=True, quiet=not progress)
-    out_dir = Path(out_dir) if out_dir is not None else Path("transferlab-out") / f"correlation-{preset}"
-    jobs = correlation_jobs(cfg, path=path, device=device)
-    flat = [job for part in jobs.values() for job in part]
-    console.print(f"[bold]correlation[/] {len(cfg.seeds)} seeds x {len(cfg.betas)} betas: {len(flat)} jobs")
-    results = run_jobs(flat, ResultStore(home() / "results.sqlite"), executor=executor,
-                       max_workers=max_workers, progress=progress)
-    tables = {
+def _collect(cfg: CorrelationConfig, plan: Plan, results: dict) -> dict:
+    jobs = plan.jobs
+    return {
         "toy": [row for job in jobs["toy"] for row in results[job.key]["rows"]],
         "pairs": [dict(results[job.key]) for job in jobs["pairs"]],
         "layerwise": [row for job in jobs["layerwise"] for row in results[job.key]["rows"]],
         "semantic": [row for job in jobs["semantic"] for row in results[job.key]["rows"]],
     }
-    claims = claims_from(cfg, tables)
-    files = write_correlation_report(cfg, out_dir, tables, claims)
-    return CorrelationResult(config=cfg, tables=tables, claims=tuple(claims), out_dir=out_dir, files=files)
+
+
+CORRELATION = Study("correlation", CorrelationConfig, plan=_plan, collect=_collect, presets="correlation",
+                    report=claims_report(CorrelationResult, claims_from, write_correlation_report))
+
+run_correlation = study_runner(
+    CORRELATION, "run_correlation", __name__, returns=CorrelationResult,
+    summary="Run the correlation study for one preset and write its tables, figures and report.",
+)

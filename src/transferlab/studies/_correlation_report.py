@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from transferlab._atomic import atomic_write_bytes
-from transferlab.report._figures import plt, save_figure
-from transferlab.report._tables import write_csv
+from transferlab.report import save_figure, write_csv  # also selects the Agg backend
 
 
 def mean_and_se(values) -> tuple[float, float]:
@@ -83,7 +83,7 @@ def claims_from(cfg, tables) -> list[dict]:
         })
     best = best_stage(tables["layerwise"])
     cost = freezing_cost(tables["layerwise"])
-    for arch in cfg.layerwise["archs"]:
+    for arch in cfg.layerwise.archs:
         by_beta = {b: mean_and_se([r["best_first_trained"] for r in best if r["arch"] == arch and r["beta"] == b])
                    for b in cfg.betas}
         cost_by = {b: mean_and_se([r["freezing_cost"] for r in cost if r["arch"] == arch and r["beta"] == b])

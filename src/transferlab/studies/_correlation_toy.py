@@ -34,13 +34,12 @@ import math
 
 import numpy as np
 
-from transferlab._checks import check_int, check_seed
+from transferlab._validation import check_int, check_scalar, check_seed
 
 
 def toy_inputs(n: int, k: int, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """``n`` draws of ``x = [a; b]``, ``(n, 2k)``, with ``corr(a_i, b_i) = alpha``."""
-    if not -1.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [-1, 1] (a correlation); got {alpha}")
+    alpha = check_scalar(alpha, "alpha", float, min_val=-1.0, max_val=1.0)  # a correlation
     a = rng.standard_normal((n, k))
     b = alpha * a + math.sqrt(1.0 - alpha**2) * rng.standard_normal((n, k))
     return np.concatenate([a, b], axis=1)
@@ -53,8 +52,7 @@ def toy_labels(x: np.ndarray, scenario: str, beta: float, rng: np.random.Generat
     if scenario == "S1":
         return y_a, np.where(x[:, k:].sum(axis=1) >= 0, 1.0, -1.0)
     if scenario == "S2":
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta must lie in [0, 1] (task correlation); got {beta}")
+        beta = check_scalar(beta, "beta", float, min_val=0.0, max_val=1.0)  # the task correlation
         keep = rng.random(x.shape[0]) < (1.0 + beta) / 2.0
         return y_a, np.where(keep, y_a, -y_a)
     raise ValueError(f"scenario must be 'S1' or 'S2'; got {scenario!r}")
@@ -67,8 +65,7 @@ def train_alice(
 
     Returns ``(w, v)``. Starts from a small seeded ``w`` and ``v = 0.1``.
     """
-    if not decay >= 0:
-        raise ValueError(f"decay must be >= 0; got {decay}")
+    decay = check_scalar(decay, "decay", float, min_val=0.0)
     rng = np.random.default_rng(check_seed(seed))
     w = 0.01 * rng.standard_normal(x.shape[1])
     v = 0.1

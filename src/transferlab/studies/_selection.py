@@ -30,29 +30,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 
-from transferlab._paths import home
-from transferlab.data._ops import subsample
-from transferlab.features._cache import FeatureCache
-from transferlab.models._checkpoint import load_checkpoint
-from transferlab.runner._jobs import make_job, run_jobs
-from transferlab.runner._store import ResultStore
-from transferlab.studies._presets import job_payload, job_resources
-from transferlab.scores._registry import spec as score_spec
-from transferlab.studies._rank import rank_zoo
+from transferlab.data import subsample
+from transferlab.features import FeatureCache
+from transferlab.models import load_checkpoint
+from transferlab.rank import rank_zoo
+from transferlab.scores import spec as score_spec
 from transferlab.studies._selection_config import (
     SelectionConfig,
     TargetSpec,
     build_target,
     fine_tune_config,
-    load_selection_config,
 )
-from transferlab.train._fine_tune import fine_tune
-from transferlab.zoo._build import build_zoo, zoo_root
-from transferlab.zoo._recipe import load_recipe
+from transferlab.studies._study import JobSpec, Plan, Study, StudyRun, study_runner
+from transferlab.train import fine_tune
+from transferlab.zoo import build_zoo, load_recipe, zoo_root
 
 _MODULE = "transferlab.studies._selection"
+_TARGET_FIELDS = ("train_per_class", "test_per_class", "seed")  # what build_target reads
+
+#: Scoring reads the zoo, the target's sizes and the scores: not the fine-tuning grid.
+SCORE = JobSpec("score", f"{_MODULE}:score_job", SelectionConfig,
+                reads=("zoo", "zoo_preset", *_TARGET_FIELDS, "score_per_class", "scores"))
+#: Fine-tuning reads the zoo, the target's sizes and the training grid: not the scores.
+FINETUNE = JobSpec("finetune", f"{_MODULE}:finetune_job", SelectionConfig,
+                   reads=("zoo", "zoo_preset", *_TARGET_FIELDS, "train", "steps", "lrs", "val_fraction"))
 
 
 @dataclass(frozen=True)
@@ -73,17 +75,13 @@ class SelectionResult:
 # --------------------------------------------------------------------------- jobs (run anywhere)
 
 
-def _config_from(payload: dict) -> SelectionConfig:
-    return load_selection_config(payload["preset"], path=payload.get("path"))
-
-
 def score_job(*, config: dict, target: dict, regime: str, zoo_digest: str, device: str = "cpu") -> dict:
     """Score every zoo member for one (target, regime) with every score of the preset.
 
     ``zoo_digest`` is the recipe digest the job was made for: part of its key, so
     a changed zoo is scored again.
     """
-    cfg = _config_from(config)
+    cfg = SCORE.view(config)
     zoo = build_zoo(cfg.zoo, cfg.zoo_preset, device=device, progress=False)
     if zoo.recipe.digest != zoo_digest:
         raise ValueError("the zoo changed since the job was made; rerun the study")
@@ -103,7 +101,7 @@ def score_job(*, config: dict, target: dict, regime: str, zoo_digest: str, devic
 
 def finetune_job(*, config: dict, member: str, member_digest: str, target: dict, regime: str, device: str = "cpu") -> dict:
     """Fine-tune one member on one (target, regime) over the preset's LR grid."""
-    cfg = _config_from(config)
+    cfg = FINETUNE.view(config)
     recipe = load_recipe(cfg.zoo, cfg.zoo_preset)
     checkpoint = load_checkpoint(zoo_root(recipe) / f"{member}.safetensors", device=device)
     if checkpoint.metadata.get("member_digest") != member_digest:
@@ -119,13 +117,17 @@ def finetune_job(*, config: dict, member: str, member_digest: str, target: dict,
         val_fraction=cfg.val_fraction,
         progress=False,
     )
+    return {**fine_tune_record(result), "seconds": time.perf_counter() - start}
+
+
+def fine_tune_record(result) -> dict:
+    """What a fine-tuning job stores of a :class:`~transferlab.train.FineTuneResult` (JSON)."""
     return {
         "best_test_accuracy": result.best_test_accuracy,
         "best_lr": result.best_lr,
         "val_selected_test_accuracy": result.val_selected_test_accuracy,
         "val_selected_lr": result.val_selected_lr,
         "per_lr": [dict(r) for r in result.per_lr],
-        "seconds": time.perf_counter() - start,
     }
 
 
@@ -136,90 +138,42 @@ def _class_counts(task) -> np.ndarray:
 # --------------------------------------------------------------------------- the study
 
 
-def selection_jobs(cfg: SelectionConfig, zoo, *, path=None, device: str = "cpu") -> tuple[list, list]:
+def selection_jobs(cfg: SelectionConfig, zoo, *, device: str = "cpu") -> tuple[list, list]:
     """The scoring jobs (one per target and regime) and the fine-tuning jobs (one per member too)."""
-    payload = job_payload(cfg, path)
-    resources = job_resources(device)
     scoring, tuning = [], []
     for target in cfg.targets:
         for regime in cfg.regimes:
-            common = {"config": payload, "target": target.to_dict(), "regime": regime, "device": device}
-            scoring.append(
-                make_job("score", f"{_MODULE}:score_job", resources, zoo_digest=zoo.recipe.digest, **common)
-            )
+            common = {"target": target.to_dict(), "regime": regime, "device": device}
+            scoring.append(SCORE.make(cfg, zoo_digest=zoo.recipe.digest, **common))
             for member in zoo:
-                tuning.append(
-                    make_job(
-                        "finetune",
-                        f"{_MODULE}:finetune_job",
-                        resources,
-                        member=member.name,
-                        member_digest=member.metadata["member_digest"],
-                        **common,
-                    )
-                )
+                tuning.append(FINETUNE.make(cfg, member=member.name, member_digest=member.metadata["member_digest"],
+                                            **common))
     return scoring, tuning
 
 
-def run_selection(
-    preset: str = "small",
-    *,
-    path: str | Path | None = None,
-    out_dir: str | Path | None = None,
-    executor: str = "inprocess",
-    max_workers: int | None = None,
-    device: str = "cpu",
-    progress: bool = True,
-    console: Console | None = None,
-) -> SelectionResult:
-    """Run the benchmark for one preset and write its tables, report and figures.
-
-    Parameters
-    ----------
-    preset : {"tiny", "small", "full"} or a preset of ``path``
-    path : path, optional
-        A TOML file of presets of the same shape as the built-in one.
-    out_dir : path, optional
-        Default ``transferlab-out/selection-<preset>``.
-    executor : {"inprocess", "process", "ray"}
-        Where the scoring and fine-tuning jobs run; results always return to the
-        driver's store, so the numbers do not depend on it.
-    max_workers : int, optional
-        Parallel jobs for the process executor.
-    device : str
-        ``"cpu"`` or ``"cuda"``.
-    """
-    from transferlab.studies._selection_report import evaluate_selection, write_report
-
-    cfg = load_selection_config(preset, path=path)
-    console = console or Console(stderr=True, quiet=not progress)
-    out_dir = Path(out_dir) if out_dir is not None else Path("transferlab-out") / f"selection-{preset}"
-    seconds = {}
-
+def _plan(cfg: SelectionConfig, run: StudyRun) -> Plan:
     start = time.perf_counter()
-    zoo = build_zoo(cfg.zoo, cfg.zoo_preset, device=device, progress=progress, console=console)
-    seconds["zoo"] = time.perf_counter() - start
-
+    zoo = build_zoo(cfg.zoo, cfg.zoo_preset, device=run.device, progress=run.progress, console=run.console)
+    run.seconds["zoo"] = time.perf_counter() - start
     for regime in cfg.regimes:  # fail early on a regime the targets cannot hold
         for target in cfg.targets:
             build_target(target, regime, cfg)
     for name in cfg.scores or ():
         if name not in ("ncti", "etran"):
             score_spec(name)
+    scoring, tuning = selection_jobs(cfg, zoo, device=run.device)
+    message = (f"[bold]selection[/] {len(zoo)} members x {len(cfg.targets)} targets x {len(cfg.regimes)} regimes: "
+               f"{len(scoring)} scoring and {len(tuning)} fine-tuning jobs")
+    return Plan({"score": scoring, "finetune": tuning}, context={"zoo": zoo}, message=message)
 
-    scoring, tuning = selection_jobs(cfg, zoo, path=path, device=device)
-    store = ResultStore(home() / "results.sqlite")
-    console.print(
-        f"[bold]selection[/] {len(zoo)} members x {len(cfg.targets)} targets x {len(cfg.regimes)} regimes: "
-        f"{len(scoring)} scoring and {len(tuning)} fine-tuning jobs"
-    )
-    start = time.perf_counter()
-    results = run_jobs([*scoring, *tuning], store, executor=executor, max_workers=max_workers, progress=progress)
-    seconds["jobs"] = time.perf_counter() - start
 
+def _collect(cfg: SelectionConfig, plan: Plan, results: dict) -> dict:
+    from transferlab.studies._selection_report import evaluate_selection
+
+    zoo = plan.context["zoo"]
     finetune_rows, score_rows = [], []
     members = {m.name: m for m in zoo}
-    for job in tuning:
+    for job in plan.jobs["finetune"]:
         r = results[job.key]
         kw = job.kwargs
         m = members[kw["member"]]
@@ -238,26 +192,38 @@ def run_selection(
             }
         )
     score_seconds = []
-    for job in scoring:
+    for job in plan.jobs["score"]:
         r = results[job.key]
         kw = job.kwargs
         target = TargetSpec(**kw["target"]).name
         for row in r["rows"]:
             score_rows.append({"target": target, "regime": kw["regime"], **row})
         score_seconds.append({"target": target, "regime": kw["regime"], "scores": r["scores"], **r["seconds"]})
-
     evaluation = evaluate_selection(cfg, zoo, finetune_rows, score_rows, score_seconds)
-    files = write_report(cfg, out_dir, finetune_rows, score_rows, evaluation)
+    return {"finetune": finetune_rows, "scores": score_rows, "evaluation": evaluation}
+
+
+def _report(cfg: SelectionConfig, tables: dict, run: StudyRun) -> SelectionResult:
+    from transferlab.studies._selection_report import write_report
+
+    evaluation = tables["evaluation"]
+    files = write_report(cfg, run.out_dir, tables["finetune"], tables["scores"], evaluation)
     return SelectionResult(
         config=cfg,
-        finetune=tuple(finetune_rows),
-        scores=tuple(score_rows),
+        finetune=tuple(tables["finetune"]),
+        scores=tuple(tables["scores"]),
         metrics=tuple(evaluation["metrics"]),
         summary=tuple(evaluation["summary"]),
         cost=tuple(evaluation["cost"]),
-        out_dir=out_dir,
+        out_dir=run.out_dir,
         files=files,
-        seconds=seconds,
+        seconds=run.seconds,
     )
 
 
+SELECTION = Study("selection", SelectionConfig, plan=_plan, collect=_collect, report=_report, presets="selection")
+
+run_selection = study_runner(
+    SELECTION, "run_selection", __name__, returns=SelectionResult,
+    summary="Run the model-selection benchmark for one preset and write its tables, report and figures.",
+)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from transferlab._atomic import atomic_write_bytes
-from transferlab.evaluate._bootstrap import bootstrap_ci
-from transferlab.evaluate._selection import selection_metrics
-from transferlab.report._figures import plot_metric_bars, plot_score_grid
-from transferlab.report._tables import write_csv
-from transferlab.scores._pool import POOL_SCORES
-from transferlab.scores._registry import NEED_ARGUMENTS
-from transferlab.scores._registry import spec as score_spec
+from transferlab.evaluate import bootstrap_ci, selection_metrics
+from transferlab.report import plot_metric_bars, plot_score_grid, write_csv
+from transferlab.scores import NEED_ARGUMENTS
+from transferlab.scores import spec as score_spec
 
 #: The ground truths a ranking is compared with: the paper's protocol (best test
 #: accuracy over the LR grid) and the honest one (LR chosen on a validation split).
@@ -30,11 +26,11 @@ def _baseline_name(zoo) -> str | None:
 
 
 def _score_cost(name: str, seconds: dict) -> float:
-    """Seconds to compute ``name`` for the whole zoo: its inputs (as if alone) plus the score itself."""
-    if name in POOL_SCORES:
-        inputs = ("features",)
-    else:
-        inputs = [arg for need in score_spec(name).needs for arg in NEED_ARGUMENTS[need]]
+    """Seconds to compute ``name`` for the whole zoo: its inputs (as if alone) plus the score itself.
+
+    A pool-level score's spec needs ``features`` (of every member), like any other spec's needs.
+    """
+    inputs = [arg for need in score_spec(name).needs for arg in NEED_ARGUMENTS[need]]
     return float(sum(seconds.get(arg, 0.0) for arg in inputs) + seconds.get(name, 0.0))
 
 
@@ -221,9 +217,9 @@ def write_report(cfg, out_dir: Path, finetune_rows, score_rows, evaluation) -> d
     )
     cost_rows = _cost_summary(evaluation["cost"])
     files["cost table"] = write_csv(out_dir / "cost_summary.csv", cost_rows)
-    files["resolved configuration"] = atomic_write_bytes(
-        out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode()
-    )
+    # Written by run_study once the report is done.
+    files["resolved configuration"] = out_dir / "config.json"
+    files["code versions, executor and wall time"] = out_dir / "provenance.json"
     report = out_dir / "report.md"
     atomic_write_bytes(report, _markdown(cfg, evaluation, {**files, "this report": report}).encode())
     files["this report"] = report

@@ -20,56 +20,45 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
 
 from transferlab._paths import home
-from transferlab.analysis._agreement import mistake_agreement, weight_distance
-from transferlab.analysis._cka import cka
-from transferlab.analysis._criticality import module_criticality
-from transferlab.analysis._interpolation import interpolate
-from transferlab.data._shuffle import block_shuffle
-from transferlab.data._sized import load_sized
-from transferlab.features._extract import extract
-from transferlab.models._base import to_input
-from transferlab.models._checkpoint import load_checkpoint
-from transferlab.models._registry import build_for_spec
-from transferlab.runner._jobs import make_job, run_jobs
-from transferlab.runner._store import ResultStore
-from transferlab.studies._presets import job_payload, job_resources
-from transferlab.studies._what_transfers_config import WhatTransfersConfig, load_what_transfers_config
-from transferlab.train._fit import evaluate, fit
+from transferlab.analysis import cka, interpolate, mistake_agreement, module_criticality, weight_distance
+from transferlab.data import block_shuffle, load_sized
+from transferlab.features import extract
+from transferlab.models import build_for_spec, load_checkpoint, to_input
+from transferlab.studies._what_transfers_report import claims_from, write_what_transfers_report
+from transferlab.studies._study import ClaimsResult, JobSpec, Plan, Study, StudyRun, claims_report, study_runner
+from transferlab.studies._what_transfers_config import WhatTransfersConfig
+from transferlab.train import evaluate, fit
 
 _MODULE = "transferlab.studies._what_transfers"
 _PAIRS = (("P-P", "P-T", 0, "P-T", 1), ("RI-RI", "RI-T", 0, "RI-T", 1), ("P-RI", "P-T", 0, "RI-T", 0))
+_SIZES = ("train_per_class", "test_per_class")  # what _target reads
+
+PRETRAIN = JobSpec("wt-pretrain", f"{_MODULE}:pretrain_job", WhatTransfersConfig,
+                   reads=("source", *_SIZES, "arch", "pretrain", "checkpoint_epochs"))
+TARGET = JobSpec("wt-target", f"{_MODULE}:target_job", WhatTransfersConfig,
+                 reads=(*_SIZES, "arch", "checkpoint_epochs", "finetune", "interpolation_points", "criticality"))
+#: The block size of a checkpoint job (the largest of the preset) is one of its arguments.
+CHECKPOINT = JobSpec("wt-checkpoint", f"{_MODULE}:checkpoint_job", WhatTransfersConfig,
+                     reads=(*_SIZES, "finetune"))
 
 
-@dataclass(frozen=True)
-class WhatTransfersResult:
-    """Tidy rows of every measure, the verdicts, and where the files went."""
-
-    config: WhatTransfersConfig
-    tables: dict
-    claims: tuple[dict, ...]
-    out_dir: Path | None = None
-    files: dict = field(default_factory=dict)
+class WhatTransfersResult(ClaimsResult):
+    """Tidy rows of every measure, the verdicts, and where the files went (``config`` is a :class:`WhatTransfersConfig`)."""
 
 
-def _config_from(payload: dict) -> WhatTransfersConfig:
-    return load_what_transfers_config(payload["preset"], path=payload.get("path"))
-
-
-def _target(cfg: WhatTransfersConfig, spec: str, seed: int, block: int):
+def _target(cfg, spec: str, seed: int, block: int):
     task = load_sized(spec, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=seed)
     side = task.x_train.shape[-1]
     return task if block >= side else block_shuffle(task, block, seed=seed)
 
 
-def _build(cfg: WhatTransfersConfig, task, seed: int):
+def _build(cfg, task, seed: int):
     return build_for_spec(cfg.arch, task.x_train.shape[1:], task.n_classes, seed=seed)
 
 
@@ -88,11 +77,15 @@ def _numpy_state(model) -> dict:
 
 
 def pretrain_job(*, config: dict, seed: int, device: str = "cpu") -> dict:
-    """Pre-train P on the source with checkpoints; returns where they are."""
-    cfg = _config_from(config)
+    """Pre-train P on the source with checkpoints; returns where they are.
+
+    The folder is named for the digest of what the pre-training reads, so other
+    settings share it.
+    """
+    cfg = PRETRAIN.view(config)
     source = load_sized(cfg.source, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=seed)
-    digest = hashlib.sha256(json.dumps(config["resolved"], sort_keys=True).encode()).hexdigest()[:16]
-    directory = home() / "what-transfers" / f"{cfg.preset}-{digest}-seed{seed}"
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    directory = home() / "what-transfers" / f"pretrain-{digest}-seed{seed}"
     model = _build(cfg, source, seed)
     fit(model, source, cfg.pretrain.replace(seed=seed, device=device), checkpoint_epochs=cfg.checkpoint_epochs,
         checkpoint_dir=directory, checkpoint_metadata={"source": cfg.source, "seed": seed}, progress=False)
@@ -103,7 +96,7 @@ def _checkpoint(directory: str, epoch: int, device: str):
     return load_checkpoint(Path(directory) / f"epoch_{epoch:03d}.safetensors", device=device).model
 
 
-def _fine_tune(start, task, cfg: WhatTransfersConfig, seed: int, device: str):
+def _fine_tune(start, task, cfg, seed: int, device: str):
     """``(initial, trained)``: a copy of ``start`` with a new seeded head, then that copy trained."""
     model = copy.deepcopy(start)
     model.replace_head(task.n_classes, seed=seed)
@@ -114,7 +107,7 @@ def _fine_tune(start, task, cfg: WhatTransfersConfig, seed: int, device: str):
 
 def target_job(*, config: dict, seed: int, target: str, block: int, pretrained: str, device: str = "cpu") -> dict:
     """Two P-T and two RI-T runs on one (target, block size) and every pairwise measure."""
-    cfg = _config_from(config)
+    cfg = TARGET.view(config)
     task = _target(cfg, target, seed, block)
     p = _checkpoint(pretrained, cfg.checkpoint_epochs[-1], device)
     runs = {}
@@ -149,18 +142,20 @@ def target_job(*, config: dict, seed: int, target: str, block: int, pretrained: 
     crit = cfg.criticality
     for kind in ("P-T", "RI-T"):
         initial, trained = runs[(kind, 0)]
-        for r in module_criticality(initial, trained, task, epsilon=crit["epsilon"], alphas=crit["alphas"],
-                                    sigmas=crit["sigmas"], n_samples=crit["n_samples"], seed=seed,
+        for r in module_criticality(initial, trained, task, epsilon=crit.epsilon, alphas=crit.alphas,
+                                    sigmas=crit.sigmas, n_samples=crit.n_samples, seed=seed,
                                     device=device):
             criticality.append({**common, "model": kind, "stage": r["stage"], "depth": stages.index(r["stage"]) + 1,
                                 "criticality": r["criticality"], "alpha": r["alpha"], "sigma": r["sigma"]})
     return {"accuracy": accuracy, "pairs": pairs, "interpolation": curves, "criticality": criticality}
 
 
-def checkpoint_job(*, config: dict, seed: int, target: str, epoch: int, pretrained: str, device: str = "cpu") -> dict:
-    """Target accuracy when fine-tuning from the pre-training checkpoint of ``epoch``."""
-    cfg = _config_from(config)
-    task = _target(cfg, target, seed, max(cfg.block_sizes))
+def checkpoint_job(
+    *, config: dict, seed: int, target: str, block: int, epoch: int, pretrained: str, device: str = "cpu"
+) -> dict:
+    """Target accuracy when fine-tuning from the pre-training checkpoint of ``epoch`` (blocks of ``block``)."""
+    cfg = CHECKPOINT.view(config)
+    task = _target(cfg, target, seed, block)
     _, model = _fine_tune(_checkpoint(pretrained, epoch, device), task, cfg, 100 * seed, device)
     return {"target": target, "seed": seed, "epoch": epoch, "accuracy": evaluate(model, task, device=device)[1]}
 
@@ -168,51 +163,39 @@ def checkpoint_job(*, config: dict, seed: int, target: str, epoch: int, pretrain
 # --------------------------------------------------------------------------- the study
 
 
-def run_what_transfers(
-    preset: str = "small",
-    *,
-    path=None,
-    out_dir=None,
-    executor: str = "inprocess",
-    max_workers: int | None = None,
-    device: str = "cpu",
-    progress: bool = True,
-    console: Console | None = None,
-) -> WhatTransfersResult:
-    """Run the what-transfers study for one preset and write its tables, figures and report.
-
-    Pre-training runs first (one job per seed); then every target, block size
-    and checkpoint job. Parameters as for
-    :func:`~transferlab.studies.run_correlation`; default output folder
-    ``transferlab-out/what-transfers-<preset>``.
-    """
-    from transferlab.studies._what_transfers_report import claims_from, write_what_transfers_report
-
-    cfg = load_what_transfers_config(preset, path=path)
-    console = console or Console(stderr=True, quiet=not progress)
-    out_dir = Path(out_dir) if out_dir is not None else Path("transferlab-out") / f"what-transfers-{preset}"
-    payload = job_payload(cfg, path)
-    resources = job_resources(device)
-    store = ResultStore(home() / "results.sqlite")
-    pre = {s: make_job("wt-pretrain", f"{_MODULE}:pretrain_job", resources, config=payload, seed=s, device=device)
-           for s in cfg.seeds}
-    console.print(f"[bold]what-transfers[/] pre-training {len(pre)} network(s) on {cfg.source}")
-    pretrained = run_jobs(list(pre.values()), store, executor=executor, max_workers=max_workers, progress=progress)
+def _plan(cfg: WhatTransfersConfig, run: StudyRun) -> Plan:
+    """Pre-training first (one job per seed, run here); then every target and checkpoint job."""
+    pre = {s: PRETRAIN.make(cfg, seed=s, device=run.device) for s in cfg.seeds}
+    run.console.print(f"[bold]what-transfers[/] pre-training {len(pre)} network(s) on {cfg.source}")
+    pretrained = run.run(list(pre.values()))
     targets, checkpoints = [], []
     for s in cfg.seeds:
         directory = pretrained[pre[s].key]["dir"]
         for target in cfg.targets:
             for block in cfg.block_sizes:
-                targets.append(make_job("wt-target", f"{_MODULE}:target_job", resources, config=payload, seed=s,
-                                        target=target, block=block, pretrained=directory, device=device))
+                targets.append(TARGET.make(cfg, seed=s, target=target, block=block, pretrained=directory,
+                                           device=run.device))
             for epoch in cfg.checkpoint_epochs:
-                checkpoints.append(make_job("wt-checkpoint", f"{_MODULE}:checkpoint_job", resources, config=payload,
-                                            seed=s, target=target, epoch=epoch, pretrained=directory, device=device))
-    console.print(f"[bold]what-transfers[/] {len(targets)} target and {len(checkpoints)} checkpoint jobs")
-    results = run_jobs([*targets, *checkpoints], store, executor=executor, max_workers=max_workers, progress=progress)
+                checkpoints.append(CHECKPOINT.make(cfg, seed=s, target=target, block=max(cfg.block_sizes),
+                                                   epoch=epoch, pretrained=directory, device=run.device))
+    message = f"[bold]what-transfers[/] {len(targets)} target and {len(checkpoints)} checkpoint jobs"
+    return Plan({"targets": targets, "checkpoints": checkpoints}, message=message)
+
+
+def _collect(cfg: WhatTransfersConfig, plan: Plan, results: dict) -> dict:
+    targets = plan.jobs["targets"]
     tables = {name: [row for job in targets for row in results[job.key][name]]
               for name in ("accuracy", "pairs", "interpolation", "criticality")}
-    tables["checkpoints"] = [dict(results[job.key]) for job in checkpoints]
-    claims = claims_from(cfg, tables)
-    files = write_what_transfers_report(cfg, out_dir, tables, claims)
-    return WhatTransfersResult(config=cfg, tables=tables, claims=tuple(claims), out_dir=out_dir, files=files)
+    tables["checkpoints"] = [dict(results[job.key]) for job in plan.jobs["checkpoints"]]
+    return tables
+
+
+WHAT_TRANSFERS = Study("what-transfers", WhatTransfersConfig, plan=_plan, collect=_collect, presets="what_transfers",
+                       report=claims_report(WhatTransfersResult, claims_from, write_what_transfers_report))
+
+run_what_transfers = study_runner(
+    WHAT_TRANSFERS, "run_what_transfers", __name__, returns=WhatTransfersResult,
+    summary="""Run the what-transfers study for one preset and write its tables, figures and report.
+
+Pre-training runs first (one job per seed); then every target, block size and checkpoint job.""",
+)

@@ -1,79 +1,57 @@
-"""Configuration of the what-transfers study: presets read from TOML, unknown keys refused."""
+"""Configuration of the what-transfers study: presets read from TOML, unknown and missing keys refused."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transferlab._checks import check_int
-from transferlab.studies._presets import preset_table
-from transferlab.train._config import TrainConfig
-
-_KEYS = {
-    "seeds", "source", "targets", "block_sizes", "train_per_class", "test_per_class", "arch", "pretrain",
-    "checkpoint_epochs", "finetune", "interpolation_points", "criticality",
-}  # fmt: skip
-_CRITICALITY_KEYS = {"alphas", "sigmas", "n_samples", "epsilon"}
+from transferlab.studies._config import StudyConfig, load_preset, setting
+from transferlab.train import TrainConfig
 
 
-@dataclass(frozen=True)
-class WhatTransfersConfig:
-    """A resolved preset of the what-transfers study (see ``presets/what_transfers.toml``)."""
+@dataclass(frozen=True, kw_only=True)
+class CriticalitySettings(StudyConfig):
+    """The grid of module criticality; ``epsilon`` is the allowed absolute rise of the mean training error."""
+
+    alphas: tuple[float, ...] = setting(min_len=1)
+    sigmas: tuple[float, ...] = setting(min_val=0, include_boundaries="neither", min_len=1)
+    n_samples: int = setting(min_val=1)
+    epsilon: float = setting(min_val=0, max_val=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhatTransfersConfig(StudyConfig):
+    """A resolved preset of the what-transfers study (see ``presets/what_transfers.toml``); every key is required.
+
+    ``block_sizes`` are kept largest first and ``checkpoint_epochs`` in increasing order, each without repeats.
+    """
 
     preset: str
-    seeds: tuple[int, ...]
+    seeds: tuple[int, ...] = setting(min_val=0, min_len=1)
     source: str
-    targets: tuple[str, ...]
-    block_sizes: tuple[int, ...]
-    train_per_class: int
-    test_per_class: int
+    targets: tuple[str, ...] = setting(min_len=1)
+    block_sizes: tuple[int, ...] = setting(min_val=1, min_len=1)
+    train_per_class: int = setting(min_val=2)
+    test_per_class: int = setting(min_val=1)
     arch: dict
     pretrain: TrainConfig
-    checkpoint_epochs: tuple[int, ...]
+    checkpoint_epochs: tuple[int, ...] = setting(min_val=0, min_len=1)
     finetune: TrainConfig
-    interpolation_points: int
-    criticality: dict
+    interpolation_points: int = setting(min_val=2)
+    criticality: CriticalitySettings
 
-    def to_dict(self) -> dict:
-        return {
-            "preset": self.preset, "seeds": list(self.seeds), "source": self.source, "targets": list(self.targets),
-            "block_sizes": list(self.block_sizes), "train_per_class": self.train_per_class,
-            "test_per_class": self.test_per_class, "arch": self.arch, "pretrain": self.pretrain.to_dict(),
-            "checkpoint_epochs": list(self.checkpoint_epochs), "finetune": self.finetune.to_dict(),
-            "interpolation_points": self.interpolation_points, "criticality": self.criticality,
-        }  # fmt: skip
+    def _validate(self) -> None:
+        self._set("checkpoint_epochs", tuple(sorted(set(self.checkpoint_epochs))))
+        if self.checkpoint_epochs[-1] > self.pretrain.epochs:
+            raise ValueError(
+                f"checkpoint_epochs must lie in 0..{self.pretrain.epochs}; got {list(self.checkpoint_epochs)}"
+            )
+        if any(28 % b for b in self.block_sizes):
+            raise ValueError(f"block sizes must divide 28 (1, 2, 4, 7, 14, 28); got {list(self.block_sizes)}")
+        self._set("block_sizes", tuple(sorted(set(self.block_sizes), reverse=True)))
+        if "arch" not in self.arch:
+            raise ValueError("arch must name an architecture, e.g. { arch = \"convnet\", widths = [16, 32] }")
 
 
 def load_what_transfers_config(preset: str = "small", *, path=None) -> WhatTransfersConfig:
     """Resolve a preset of the what-transfers study (built-in, or a TOML file of the same shape)."""
-    t, _ = preset_table(path, "what_transfers", preset, _KEYS, "what-transfers")
-    crit = dict(t["criticality"])
-    if set(crit) != _CRITICALITY_KEYS:
-        raise ValueError(f"criticality must have exactly the keys {sorted(_CRITICALITY_KEYS)}; got {sorted(crit)}")
-    if not 0 <= float(crit["epsilon"]) <= 1:
-        raise ValueError(f"criticality.epsilon is an error in [0, 1]; got {crit['epsilon']}")
-    pretrain = TrainConfig().replace(**t["pretrain"])
-    epochs = tuple(sorted({check_int(e, "checkpoint_epochs", 0) for e in t["checkpoint_epochs"]}))
-    if not epochs or epochs[-1] > pretrain.epochs:
-        raise ValueError(f"checkpoint_epochs must lie in 0..{pretrain.epochs}; got {list(t['checkpoint_epochs'])}")
-    blocks = tuple(check_int(b, "block_sizes") for b in t["block_sizes"])
-    if any(28 % b for b in blocks):
-        raise ValueError(f"block sizes must divide 28 (1, 2, 4, 7, 14, 28); got {list(blocks)}")
-    if "arch" not in t["arch"]:
-        raise ValueError("arch must name an architecture, e.g. { arch = \"convnet\", widths = [16, 32] }")
-    return WhatTransfersConfig(
-        preset=preset,
-        seeds=tuple(check_int(s, "seeds", 0) for s in t["seeds"]),
-        source=str(t["source"]),
-        targets=tuple(str(x) for x in t["targets"]),
-        block_sizes=tuple(sorted(set(blocks), reverse=True)),
-        train_per_class=check_int(t["train_per_class"], "train_per_class", 2),
-        test_per_class=check_int(t["test_per_class"], "test_per_class"),
-        arch=dict(t["arch"]),
-        pretrain=pretrain,
-        checkpoint_epochs=epochs,
-        finetune=TrainConfig().replace(**t["finetune"]),
-        interpolation_points=check_int(t["interpolation_points"], "interpolation_points", 2),
-        criticality={"alphas": [float(a) for a in crit["alphas"]], "sigmas": [float(s) for s in crit["sigmas"]],
-                     "n_samples": check_int(crit["n_samples"], "criticality.n_samples"),
-                     "epsilon": float(crit["epsilon"])},
-    )
+    return load_preset(WhatTransfersConfig, preset, path=path, builtin="what_transfers", study="what-transfers")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from transferlab._atomic import atomic_write_bytes
-from transferlab.report._figures import plt, save_figure
-from transferlab.report._tables import write_csv
+from transferlab.report import save_figure, write_csv  # also selects the Agg backend
 from transferlab.studies._correlation_report import _band, _by, mean_and_se
 
 

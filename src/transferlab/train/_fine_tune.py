@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from transferlab.data._task import Task
-from transferlab.models._base import StagedModel
+from transferlab.data import Task
+from transferlab.models import StagedModel
 from transferlab.train._config import TrainConfig
 from transferlab.train._fit import evaluate, fit
 
@@ -82,11 +82,42 @@ def _check_lrs(lrs: Any) -> tuple[float, ...]:
     return tuple(values)
 
 
-def _stratified_split(
+def stratified_split(
     labels: np.ndarray, val_fraction: float, seed: int, class_names: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray | None, str | None]:
-    """Indices ``(fit, val)`` holding out ``round(val_fraction * n_c)`` samples of each class c,
-    at least 1 and at most ``n_c - 1``; ``val`` is ``None`` (with a note) when a class has < 2."""
+    """The seeded train/validation split of :func:`fine_tune`: indices ``(fit, val)`` and a note.
+
+    Of the :math:`n_c` samples of each class :math:`c`,
+    :math:`\\min(\\max(\\lfloor f n_c + 1/2 \\rfloor, 1), n_c - 1)` go to
+    validation (:math:`f` = ``val_fraction``), drawn by one
+    ``numpy.random.default_rng(seed)`` class after class in sorted class order.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (N,)
+        Integer class indices.
+    val_fraction : float
+        In ``[0, 1)``; ``0`` keeps every sample for fitting.
+    seed : int
+    class_names : sequence of str
+        Names of the classes ``0..C-1``, for the note.
+
+    Returns
+    -------
+    fit : ndarray of shape (N - n_val,)
+        Sorted indices to fit on.
+    val : ndarray of shape (n_val,) or None
+        Sorted validation indices; ``None`` when ``val_fraction`` is 0 or a class
+        has fewer than 2 samples.
+    note : str or None
+        Why validation was disabled, if it was for lack of samples.
+
+    Examples
+    --------
+    >>> fit, val, note = stratified_split(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.25, 0, ["a", "b"])
+    >>> len(fit), len(val), note
+    (6, 2, None)
+    """
     all_idx = np.arange(labels.shape[0])
     if val_fraction == 0:
         return all_idx, None, None
@@ -107,6 +138,10 @@ def _stratified_split(
     val_idx = np.sort(np.concatenate(val_parts))
     fit_idx = np.setdiff1d(all_idx, val_idx, assume_unique=True)
     return fit_idx, val_idx, None
+
+
+#: The private name tests/train/test_fine_tune.py imports.
+_stratified_split = stratified_split
 
 
 def fine_tune(
@@ -192,7 +227,7 @@ def fine_tune(
         raise ValueError("select='val' needs a validation split; got val_fraction=0 (use val_fraction > 0)")
 
     x, y = task.split("train")
-    fit_idx, val_idx, note = _stratified_split(y, float(val_fraction), config.seed, task.class_names)
+    fit_idx, val_idx, note = stratified_split(y, float(val_fraction), config.seed, task.class_names)
     notes = (note,) if note else ()
     if select == "val" and val_idx is None:
         select = "test"

@@ -1,14 +1,12 @@
-"""Supervised training: SGD with (Nesterov) momentum, weight decay and a step LR schedule.
+"""Supervised training of one model: SGD with (Nesterov) momentum, weight decay and a step LR schedule.
 
-The training set lives in memory as one float tensor on the device; each epoch
-draws a permutation from a local, seeded :class:`torch.Generator` and slices
-batches from it. No :class:`~torch.utils.data.DataLoader`: the images are
-small and already in RAM, so workers and collation would only add overhead.
+:func:`fit` checks its arguments, moves the data to the device and hands one
+stream of batches to :func:`~transferlab.train._loop.run_epochs`, the loop it
+shares with :func:`~transferlab.train._multidomain.fit_multidomain`.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,22 +15,21 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from transferlab._progress import progress_bar
-from transferlab.data._task import Task
-from transferlab.models._base import to_input
+from transferlab.data import Task
+from transferlab.models import save_checkpoint, to_input
 from transferlab.train._config import TrainConfig
+from transferlab.train._loop import (  # _batch_bounds: re-exported for the tests
+    NonFiniteLossError,
+    Stream,
+    _batch_bounds,  # noqa: F401
+    evaluate_stream,
+    run_epochs,
+    trainable_parameters,
+)
 
-#: Batch size of the evaluation passes inside :func:`fit`.
-_EVAL_BATCH_SIZE = 512
-#: Seconds between two read-outs of the running loss (a device sync) during an epoch.
-_READOUT_INTERVAL = 0.5
-
-
-class NonFiniteLossError(FloatingPointError, ValueError):
-    """The training loss became NaN or infinite; catchable as either parent class."""
+__all__ = ["FitResult", "NonFiniteLossError", "as_arrays", "evaluate", "fit"]
 
 
 @dataclass(frozen=True)
@@ -79,8 +76,37 @@ class FitResult:
 
 
 # -- input checks -------------------------------------------------------------------------
-def _as_arrays(data: Any, split: str, name: str, num_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(images (N, C, H, W), labels (N,) int64)`` from a Task (its ``split``) or an ``(x, y)`` pair."""
+def as_arrays(
+    data: Any, split: str = "train", name: str = "data", num_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of a Task's split or of an ``(images, labels)`` pair, validated for training.
+
+    Parameters
+    ----------
+    data : Task or (images, labels)
+        Images ``(N, C, H, W)`` or ``(N, H, W)``, ``uint8`` or finite float in
+        [0, 1] (NumPy arrays or torch tensors); labels ``(N,)`` integer class
+        indices.
+    split : {"train", "test"}, default "train"
+        The split taken from a Task (a pair is used as it is).
+    name : str, default "data"
+        The argument name used in error messages.
+    num_classes : int, optional
+        The labels must lie in ``0..num_classes-1`` (the model's head).
+
+    Returns
+    -------
+    images : ndarray of shape (N, C, H, W)
+        A channel axis is added to 3-D images; the dtype is kept.
+    labels : ndarray of shape (N,)
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is neither, the images are empty, not 4-D (or 3-D), of another
+        dtype or hold NaN/Inf, or the labels do not match them or lie outside
+        ``0..num_classes-1``.
+    """
     if isinstance(data, Task):
         x, y = data.split(split)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
@@ -145,63 +171,6 @@ def _check_checkpoints(epochs: Iterable[int], directory: Any, metadata: Any, n_e
     return tuple(chosen)
 
 
-def _import_save_checkpoint():
-    try:
-        from transferlab.models._checkpoint import save_checkpoint
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError(f"checkpoints need transferlab.models._checkpoint.save_checkpoint: {exc}") from exc
-    return save_checkpoint
-
-
-# -- helpers --------------------------------------------------------------------------------
-def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` of each batch; the last partial batch is kept, but a last batch of
-    one sample joins the one before it (batch norm cannot normalise a single sample)."""
-    bounds = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-    if batch_size > 1 and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds[-2:] = [(bounds[-2][0], n)]
-    return bounds
-
-
-def _derived_seeds(seed: int) -> tuple[int, int]:
-    """Two independent 63-bit seeds from one (batch order, stochastic layers)."""
-    a, b = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
-    return int(a >> np.uint64(1)), int(b >> np.uint64(1))
-
-
-def _check_finite_loss(value: float, epoch: int, config: TrainConfig, lr: float) -> None:
-    if not math.isfinite(value):
-        raise NonFiniteLossError(
-            f"training loss became {value} in epoch {epoch} of {config.epochs} (lr={lr:g}); "
-            f"the learning rate is probably too high: try a lower lr (e.g. lr={lr / 10:g})"
-        )
-
-
-@torch.inference_mode()
-def _evaluate_tensors(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
-    """Mean cross-entropy (accumulated in float64) and accuracy; the caller sets eval mode."""
-    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=x.device)
-    for start in range(0, x.shape[0], batch_size):
-        logits = model(x[start : start + batch_size])
-        labels = y[start : start + batch_size]
-        loss_sum += F.cross_entropy(logits.double(), labels, reduction="sum")
-        correct += (logits.argmax(dim=1) == labels).sum()
-    n = x.shape[0]
-    return loss_sum.item() / n, correct.item() / n
-
-
-def _make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
-    if config.lr_step is not None:
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones()), gamma=config.lr_gamma)
-
-
-def _fork_rng(device: torch.device):
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    return torch.random.fork_rng(devices=devices)
-
-
 # -- public ---------------------------------------------------------------------------------
 def evaluate(model: nn.Module, data: Any, *, batch_size: int = 512, device: str = "cpu") -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on ``data``, in eval mode.
@@ -226,13 +195,13 @@ def evaluate(model: nn.Module, data: Any, *, batch_size: int = 512, device: str 
     """
     model = _check_model(model)
     batch_size = _check_batch_size(batch_size)
-    x, y = _as_arrays(data, "test", "data", getattr(model, "num_classes", None))
+    x, y = as_arrays(data, "test", "data", getattr(model, "num_classes", None))
     device_ = torch.device(device)
     was_training = model.training
     model.to(device_).eval()
     try:
         xt, yt = _to_tensors(x, y, device_)
-        return _evaluate_tensors(model, xt, yt, batch_size)
+        return evaluate_stream(Stream(xt, yt, model), batch_size)
     finally:
         model.train(was_training)
 
@@ -279,7 +248,7 @@ def fit(
     checkpoint_epochs : iterable of int, default ()
         Save the model after these epochs (``0``: before training) as
         ``checkpoint_dir / f"epoch_{e:03d}.safetensors"`` through
-        :func:`transferlab.models._checkpoint.save_checkpoint`.
+        :func:`transferlab.models.save_checkpoint`.
     checkpoint_dir : str or Path, optional
         Created if missing; required with ``checkpoint_epochs``.
     checkpoint_metadata : dict, optional
@@ -311,109 +280,41 @@ def fit(
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
     num_classes = getattr(model, "num_classes", None)
-    x, y = _as_arrays(train, "train", "train", num_classes)
-    eval_arrays = None if eval_data is None else _as_arrays(eval_data, "test", "eval_data", num_classes)
+    x, y = as_arrays(train, "train", "train", num_classes)
+    eval_arrays = None if eval_data is None else as_arrays(eval_data, "test", "eval_data", num_classes)
     save_epochs = _check_checkpoints(checkpoint_epochs, checkpoint_dir, checkpoint_metadata, config.epochs)
-    save_checkpoint = _import_save_checkpoint() if save_epochs else None
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("model has no trainable parameters (all have requires_grad=False); unfreeze a stage or the head")
+    params = trainable_parameters(model)
 
     started = time.perf_counter()
     device = torch.device(config.device)
-    was_training = model.training
     model.to(device)
-    xt, yt = _to_tensors(x, y, device)
-    eval_tensors = None if eval_arrays is None else _to_tensors(*eval_arrays, device)
-    optimizer = torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
-    )
-    scheduler = _make_scheduler(optimizer, config)
-    order_seed, layer_seed = _derived_seeds(config.seed)
-    generator = torch.Generator().manual_seed(order_seed)
-    bounds = _batch_bounds(xt.shape[0], config.batch_size)
-    n = xt.shape[0]
+    stream = Stream(*_to_tensors(x, y, device), model)
+    eval_streams = () if eval_arrays is None else (Stream(*_to_tensors(*eval_arrays, device), model),)
+    eval_epochs = {e for e in range(1, config.epochs + 1) if e % config.eval_every == 0 or e == config.epochs}
 
-    checkpoints: list[Path] = []
-    history: list[dict[str, Any]] = []
-
-    def save(epoch: int) -> None:
+    def save(epoch: int, metrics: dict[str, Any] | None) -> Path:
         metadata = dict(checkpoint_metadata or {})
-        metadata.update(epoch=epoch, train_config=config.to_dict(), metrics=history[-1] if history else None)
-        path = Path(checkpoint_dir) / f"epoch_{epoch:03d}.safetensors"
-        checkpoints.append(Path(save_checkpoint(path, model, metadata=metadata)))
+        metadata.update(epoch=epoch, train_config=config.to_dict(), metrics=metrics)
+        return save_checkpoint(Path(checkpoint_dir) / f"epoch_{epoch:03d}.safetensors", model, metadata=metadata)
 
     if save_epochs:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    if 0 in save_epochs:
-        save(0)
-
-    last_eval: dict[str, float] = {}
-    try:
-        with _fork_rng(device), progress_bar("training", total=config.epochs * len(bounds), enabled=progress) as advance:
-            torch.random.default_generator.manual_seed(layer_seed)
-            if device.type == "cuda":
-                torch.cuda.manual_seed(layer_seed)
-            for epoch in range(1, config.epochs + 1):
-                lr = optimizer.param_groups[0]["lr"]
-                model.train()
-                perm = torch.randperm(n, generator=generator).to(device)
-                loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-                correct = torch.zeros((), dtype=torch.int64, device=device)
-                seen = 0
-                last_readout = time.monotonic()
-                for start, stop in bounds:
-                    idx = perm[start:stop]
-                    labels = yt[idx]
-                    logits = model(xt[idx])
-                    loss = F.cross_entropy(logits, labels)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    with torch.no_grad():
-                        loss_sum += loss.detach() * (stop - start)
-                        correct += (logits.detach().argmax(dim=1) == labels).sum()
-                    seen += stop - start
-                    now = time.monotonic()
-                    if now - last_readout >= _READOUT_INTERVAL:
-                        running = loss_sum.item() / seen
-                        _check_finite_loss(running, epoch, config, lr)
-                        advance(1, epoch=epoch, loss=running, **last_eval)
-                        last_readout = now
-                    else:
-                        advance(1)
-                train_loss = loss_sum.item() / n
-                _check_finite_loss(train_loss, epoch, config, lr)
-                if not all(bool(torch.isfinite(p).all()) for p in params):
-                    _check_finite_loss(math.nan, epoch, config, lr)
-                scheduler.step()
-
-                eval_loss = eval_accuracy = None
-                if eval_tensors is not None and (epoch % config.eval_every == 0 or epoch == config.epochs):
-                    model.eval()
-                    eval_loss, eval_accuracy = _evaluate_tensors(model, *eval_tensors, _EVAL_BATCH_SIZE)
-                    model.train()
-                    last_eval = {"eval_acc": eval_accuracy}
-                history.append(
-                    {
-                        "epoch": epoch,
-                        "lr": lr,
-                        "train_loss": train_loss,
-                        "train_accuracy": correct.item() / n,
-                        "eval_loss": eval_loss,
-                        "eval_accuracy": eval_accuracy,
-                    }
-                )
-                advance(0, epoch=epoch, loss=train_loss, **last_eval)
-                if epoch in save_epochs:
-                    save(epoch)
-    finally:
-        model.train(was_training)
-
+    run = run_epochs(
+        model,
+        [stream],
+        config,
+        params=params,
+        eval_streams=eval_streams,
+        eval_epochs=eval_epochs,
+        checkpoint=save,
+        checkpoint_epochs=save_epochs,
+        description="training",
+        progress=progress,
+    )
     return FitResult(
-        history=tuple(history),
-        final_eval_accuracy=history[-1]["eval_accuracy"],
+        history=tuple(run.history),
+        final_eval_accuracy=run.history[-1]["eval_accuracy"],
         seconds=time.perf_counter() - started,
-        checkpoints=tuple(checkpoints),
+        checkpoints=tuple(run.checkpoints),
         config=config,
     )

@@ -1,18 +1,19 @@
-"""Linear probe: multinomial logistic regression on frozen, standardised features."""
+"""Linear probe on features: multinomial logistic regression on standardised features.
+
+:func:`fit_linear_probe` fits the head on arrays; the probe of a model's frozen
+features (extraction, then this fit) is :func:`transferlab.features.linear_probe`.
+"""
 
 from __future__ import annotations
 
-import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from transferlab.data._task import Task
-from transferlab.features._extract import extract
-from transferlab.models._base import StagedModel
-from transferlab.scores._validation import check_features
+from transferlab._validation import check_features, check_nonnegative, check_scalar
 
 #: L-BFGS stops when the largest gradient entry falls below this (float64 objective).
 _GRAD_TOL = 1e-7
@@ -24,7 +25,7 @@ _MIN_SCALE = 1e-12
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What :func:`linear_probe` returns.
+    """What :func:`fit_linear_probe` (and :func:`transferlab.features.linear_probe`) returns.
 
     The head acts on standardised features: ``logits = ((f - mean) / scale) @ weight.T + bias``.
 
@@ -54,7 +55,28 @@ class ProbeResult:
     converged: bool
 
 
-def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Standardise both splits with the train mean and standard deviation, as the probe does.
+
+    Parameters
+    ----------
+    train : ndarray of shape (n, D)
+    test : ndarray of shape (m, D)
+
+    Returns
+    -------
+    z_train, z_test : ndarrays of shape (n, D) and (m, D), float64
+        ``(x - mean) / scale``.
+    mean, scale : ndarrays of shape (D,), float64
+        The train mean and standard deviation; a feature whose standard
+        deviation is below ``1e-12`` (constant) has scale 1 (left unscaled).
+
+    Examples
+    --------
+    >>> z_train, z_test, mean, scale = standardise(np.array([[0.0, 5.0], [2.0, 5.0]]), np.array([[4.0, 5.0]]))
+    >>> z_train.tolist(), z_test.tolist(), scale.tolist()
+    ([[-1.0, 0.0], [1.0, 0.0]], [[3.0, 0.0]], [1.0, 1.0])
+    """
     train = train.astype(np.float64)
     mean = train.mean(axis=0)
     scale = train.std(axis=0)
@@ -92,21 +114,21 @@ def _fit_logistic(
     return weight.detach(), bias.detach(), n_iter, n_iter < max_iter and n_evals < 2 * max_iter
 
 
-def linear_probe(
-    model: StagedModel,
-    task: Task,
+def fit_linear_probe(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
     *,
-    stage: str | int | None = None,
+    n_classes: int | None = None,
     weight_decay: float = 1e-4,
     max_iter: int = 500,
     device: str = "cpu",
-    batch_size: int = 256,
 ) -> ProbeResult:
-    """Fit a linear softmax classifier on the frozen features of ``model`` after ``stage``.
+    """Fit a linear softmax classifier on features already extracted.
 
-    Features of both splits are extracted once
-    (:func:`~transferlab.features._extract.extract`), standardised with the
-    train mean and standard deviation, and the head minimises the
+    The features of both splits are standardised with the train mean and
+    standard deviation (:func:`standardise`), and the head minimises the
     L2-regularised mean cross-entropy
 
     .. math::
@@ -130,66 +152,24 @@ def linear_probe(
 
     Parameters
     ----------
-    model : StagedModel
-        Frozen: used in eval mode, not modified.
-    task : Task
-        Trained on its train split, scored on its test split.
-    stage : str or int, optional
-        Where the features are taken; default the last stage.
+    train_features, test_features : arrays of shape (n, D) and (m, D)
+    train_labels, test_labels : integer arrays of shape (n,) and (m,)
+        Class indices in ``0..n_classes-1``.
+    n_classes : int, optional
+        Default: one more than the largest label.
     weight_decay : float, default 1e-4
         :math:`\\lambda \\ge 0`.
     max_iter : int, default 500
         L-BFGS iterations.
     device : str, default "cpu"
-    batch_size : int, default 256
-        Extraction batch size.
 
     Returns
     -------
     ProbeResult
         ``train_loss`` and ``test_loss`` are unpenalised mean cross-entropies.
     """
-    if not isinstance(model, StagedModel):
-        raise ValueError(f"model must be a StagedModel; got {type(model).__name__}")
-    if not isinstance(task, Task):
-        raise ValueError(f"task must be a transferlab Task; got {type(task).__name__}")
-    train_features = extract(model, task.x_train, stage=stage, batch_size=batch_size, device=device)
-    test_features = extract(model, task.x_test, stage=stage, batch_size=batch_size, device=device)
-    if not (np.all(np.isfinite(train_features)) and np.all(np.isfinite(test_features))):
-        raise ValueError(f"the features of model after stage {stage!r} contain NaN or Inf; check the model's weights")
-    return fit_linear_probe(train_features, task.y_train, test_features, task.y_test, n_classes=task.n_classes,
-                              weight_decay=weight_decay, max_iter=max_iter, device=device)
-
-
-def fit_linear_probe(
-    train_features,
-    train_labels,
-    test_features,
-    test_labels,
-    *,
-    n_classes: int | None = None,
-    weight_decay: float = 1e-4,
-    max_iter: int = 500,
-    device: str = "cpu",
-) -> ProbeResult:
-    """:func:`linear_probe` on features already extracted.
-
-    Parameters
-    ----------
-    train_features, test_features : arrays of shape (n, D) and (m, D)
-    train_labels, test_labels : integer arrays of shape (n,) and (m,)
-        Class indices in ``0..n_classes-1``.
-    n_classes : int, optional
-        Default: one more than the largest label.
-    weight_decay, max_iter, device
-        As for :func:`linear_probe`.
-    """
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not (
-        math.isfinite(weight_decay) and weight_decay >= 0
-    ):
-        raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
+    weight_decay = check_nonnegative(weight_decay, "weight_decay")
+    max_iter = check_scalar(max_iter, "max_iter", numbers.Integral, min_val=0, include_boundaries="right")
     train_features = check_features(train_features, name="train_features")
     test_features = check_features(test_features, name="test_features")
     if train_features.shape[1] != test_features.shape[1]:
@@ -201,7 +181,7 @@ def fit_linear_probe(
     n_classes = int(max(y_tr.max(), y_te.max())) + 1 if n_classes is None else int(n_classes)
     if max(y_tr.max(), y_te.max()) >= n_classes:
         raise ValueError(f"labels must lie in 0..{n_classes - 1}")
-    z_train, z_test, mean, scale = _standardise(train_features, test_features)
+    z_train, z_test, mean, scale = standardise(train_features, test_features)
 
     torch_device = torch.device(device)
     x_train = torch.from_numpy(z_train).to(torch_device)

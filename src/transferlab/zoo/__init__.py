@@ -1,6 +1,6 @@
 """Model zoos: TOML recipes, built once and cached with provenance."""
 
-from transferlab.zoo._build import Zoo, ZooMember, build_order, build_zoo, load_member_task, zoo_members
+from transferlab.zoo._build import Zoo, ZooMember, build_order, build_zoo, load_member_task, zoo_members, zoo_root
 from transferlab.zoo._recipe import (
     MULTIDOMAIN_VARIANTS,
     ROLES,
@@ -14,6 +14,7 @@ from transferlab.zoo._recipe import (
 __all__ = [
     "build_zoo",
     "zoo_members",
+    "zoo_root",
     "Zoo",
     "ZooMember",
     "load_recipe",

@@ -32,24 +32,19 @@ from rich.console import Console
 from transferlab import __version__
 from transferlab._atomic import atomic_write_bytes
 from transferlab._paths import home
-from transferlab.data._ops import concat_tasks
-from transferlab.data._sized import load_sized
-from transferlab.data._task import Task
-from transferlab.models._base import StagedModel
-from transferlab.models._checkpoint import (
-    load_checkpoint,
-    read_checkpoint_metadata,
-    save_checkpoint,
-)
-from transferlab.models._multidomain import (
+from transferlab.data import Task, concat_tasks, load_sized
+from transferlab.models import (
     MultiDomainResNet,
+    StagedModel,
+    build_for,
+    load_checkpoint,
     load_multidomain,
+    read_checkpoint_metadata,
     read_multidomain_metadata,
+    save_checkpoint,
     save_multidomain,
 )
-from transferlab.models._registry import build_for
-from transferlab.train._fit import fit
-from transferlab.train._multidomain import fit_multidomain
+from transferlab.train import TrainConfig, fit, fit_multidomain
 from transferlab.zoo._recipe import JointRecipe, MemberRecipe, ZooRecipe, load_recipe
 
 
@@ -105,6 +100,7 @@ class Zoo:
 
 
 def zoo_root(recipe: ZooRecipe, root: str | Path | None = None) -> Path:
+    """The folder of a built zoo: ``<root or $TRANSFERLAB_HOME/zoo>/<recipe name>-<preset>``."""
     base = Path(root) if root is not None else home() / "zoo"
     return base / f"{recipe.name}-{recipe.preset}"
 
@@ -130,14 +126,14 @@ def _parent_path(folder: Path, member: MemberRecipe) -> Path | None:
     return _member_path(folder, member.parent)
 
 
-def _tensors_sha(path: Path) -> str | None:
-    """The recorded SHA-256 of a checkpoint's tensors (member or joint), None if unreadable."""
-    for reader in (read_checkpoint_metadata, read_multidomain_metadata):
-        try:
-            return reader(path)["tensors_sha256"]
-        except (ValueError, OSError, KeyError):
-            continue
-    return None
+def _tensors_sha(path: Path, *, joint: bool) -> str | None:
+    """The recorded SHA-256 of a checkpoint's tensors (a member's or, with ``joint``, a joint network's),
+    None if unreadable."""
+    reader = read_multidomain_metadata if joint else read_checkpoint_metadata
+    try:
+        return reader(path)["tensors_sha256"]
+    except (ValueError, OSError):
+        return None
 
 
 def _is_current(path: Path, member: MemberRecipe) -> bool:
@@ -154,7 +150,7 @@ def _is_current(path: Path, member: MemberRecipe) -> bool:
     if parent is None:
         return True
     recorded = meta.get("init_from", {}).get("tensors_sha256")
-    return recorded is not None and recorded == _tensors_sha(parent)
+    return recorded is not None and recorded == _tensors_sha(parent, joint=member.role == "multidomain")
 
 
 def _joint_is_current(path: Path, joint: JointRecipe) -> bool:
@@ -181,6 +177,22 @@ def _provenance() -> dict:
 
 def _task_record(task: Task) -> dict:
     return {"name": task.name, "fingerprint": task.fingerprint, "recipe": task.recipe}
+
+
+def _timed(train: Callable[..., object], *args, **kwargs) -> tuple[object, float]:
+    """``(train(*args, **kwargs), wall seconds)``."""
+    start = time.perf_counter()
+    result = train(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def _record(config: TrainConfig | dict, metrics: dict) -> dict:
+    """The metadata every built unit ends with: its training config, its metrics, and the provenance."""
+    return {
+        "train_config": config.to_dict() if isinstance(config, TrainConfig) else config,
+        "metrics": metrics,
+        "provenance": _provenance(),
+    }
 
 
 def _load_source(spec: str, member: MemberRecipe | JointRecipe) -> Task:
@@ -222,12 +234,15 @@ def _train_member(member: MemberRecipe, path: Path, device: str, progress: bool)
         extra["init_from"] = {
             "member": member.parent,
             "member_digest": checkpoint.metadata.get("member_digest"),
-            "tensors_sha256": read_checkpoint_metadata(parent)["tensors_sha256"],
+            "tensors_sha256": checkpoint.tensors_sha256,
         }
     config = member.train.replace(seed=seed, device=device)
-    start = time.perf_counter()
-    result = fit(model, task, config, eval_data=task, progress=progress)
-    seconds = time.perf_counter() - start
+    result, seconds = _timed(fit, model, task, config, eval_data=task, progress=progress)
+    metrics = {
+        "source_test_accuracy": result.final_eval_accuracy,
+        "source_train_loss": result.history[-1]["train_loss"],
+        "seconds": seconds,
+    }
     save_checkpoint(
         path,
         model.to("cpu"),
@@ -239,13 +254,7 @@ def _train_member(member: MemberRecipe, path: Path, device: str, progress: bool)
             **extra,
             "source_task": _task_record(task),
             "class_names": list(task.class_names),
-            "train_config": config.to_dict(),
-            "metrics": {
-                "source_test_accuracy": result.final_eval_accuracy,
-                "source_train_loss": result.history[-1]["train_loss"],
-                "seconds": seconds,
-            },
-            "provenance": _provenance(),
+            **_record(config, metrics),
         },
     )
 
@@ -262,9 +271,7 @@ def _train_joint(joint: JointRecipe, path: Path, device: str, progress: bool) ->
         in_channels=channels.pop(), seed=seed, **joint.arch_config,
     )  # fmt: skip
     config = joint.train.replace(seed=seed, device=device)
-    start = time.perf_counter()
-    accuracy = fit_multidomain(model, tasks, config, progress=progress)
-    seconds = time.perf_counter() - start
+    accuracy, seconds = _timed(fit_multidomain, model, tasks, config, progress=progress)
     save_multidomain(
         path,
         model.to("cpu"),
@@ -273,9 +280,7 @@ def _train_joint(joint: JointRecipe, path: Path, device: str, progress: bool) ->
             "joint_digest": joint.digest,
             "source_tasks": {spec: _task_record(task) for spec, task in tasks.items()},
             "class_names": {spec: list(task.class_names) for spec, task in tasks.items()},
-            "train_config": config.to_dict(),
-            "metrics": {"source_test_accuracy": accuracy, "seconds": seconds},
-            "provenance": _provenance(),
+            **_record(config, {"source_test_accuracy": accuracy, "seconds": seconds}),
         },
     )
 
@@ -286,6 +291,13 @@ def _export_member(member: MemberRecipe, path: Path, joint_path: Path) -> None:
     joint_meta = document["metadata"]
     start = time.perf_counter()
     model = load_multidomain(joint_path).export_domain(member.domain)
+    metrics = {
+        # The export computes what the joint network computes for this domain, bit for bit.
+        "source_test_accuracy": joint_meta["metrics"]["source_test_accuracy"][member.domain],
+        "source_train_loss": None,
+        "seconds": time.perf_counter() - start,
+        "joint_seconds": joint_meta["metrics"]["seconds"],
+    }
     save_checkpoint(
         path,
         model,
@@ -303,15 +315,7 @@ def _export_member(member: MemberRecipe, path: Path, joint_path: Path) -> None:
             },
             "source_task": joint_meta["source_tasks"][member.domain],
             "class_names": joint_meta["class_names"][member.domain],
-            "train_config": joint_meta["train_config"],
-            "metrics": {
-                # The export computes what the joint network computes for this domain, bit for bit.
-                "source_test_accuracy": joint_meta["metrics"]["source_test_accuracy"][member.domain],
-                "source_train_loss": None,
-                "seconds": time.perf_counter() - start,
-                "joint_seconds": joint_meta["metrics"]["seconds"],
-            },
-            "provenance": _provenance(),
+            **_record(joint_meta["train_config"], metrics),
         },
     )
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from transferlab._checks import check_int, check_int_sequence
-from transferlab.data._task import DATA_VERSION
-from transferlab.models._multidomain import MULTIDOMAIN_VARIANTS
-from transferlab.train._config import TrainConfig
+from transferlab._validation import check_int, check_int_sequence
+from transferlab.data import DATA_VERSION
+from transferlab.models import MULTIDOMAIN_VARIANTS
+from transferlab.train import TrainConfig
 
 _TOP_KEYS = {"name", "description", "archs", "sources", "seed", "arch", "presets", "generic", "multidomain"}
 _PRESET_KEYS = {"sources", "archs", "train_per_class", "test_per_class", "arch", "train", "generic", "multidomain"}

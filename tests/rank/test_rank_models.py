@@ -14,8 +14,7 @@ from transferlab.cli import app
 from transferlab.models import ConvNet
 from transferlab.models._checkpoint import save_checkpoint
 from transferlab.scores import leep, logme
-from transferlab.studies import _rank_models
-from transferlab.studies._rank_models import rank_models
+from transferlab.rank import _models, rank_models
 
 transformers = pytest.importorskip("transformers", reason="the hf extra (transformers) is not installed")
 runner = CliRunner()
@@ -63,6 +62,26 @@ def test_rank_in_python_matches_the_scores_on_the_features(setup, tmp_path):
     assert row["input_size"] == "32x32"
 
 
+def test_pool_level_scores_over_outside_models(setup):
+    # The one ranker gives outside models the pool-level scores too: one features matrix per model.
+    root, models = setup
+    from transferlab.data._external import load_data
+    from transferlab.models._hub import load_model
+    from transferlab.scores import ncti
+
+    with pytest.warns(UserWarning, match="corrupt.png"):
+        data = load_data(root / "images", strict=False)
+    ranking = rank_models(models, data, ["logme", "ncti"], progress=False)
+    assert ranking.scores == ("logme",) and ranking.pool_scores == ("ncti",)
+    pool = []
+    for spec in models:
+        model = load_model(spec)
+        pool.append(model.features_and_logits(model.preprocessing(data.x_train))[0].double().numpy())
+    expected = dict(zip(models, ncti(pool, data.y_train)))
+    for row in ranking.rows:
+        assert row["ncti"] == pytest.approx(expected[row["model"]], rel=1e-6, abs=1e-9)
+
+
 def test_shots_and_a_model_without_head(setup):
     root, models = setup
     from torch import nn
@@ -93,7 +112,7 @@ def test_cli_end_to_end_and_the_cache(setup, tmp_path, monkeypatch):
     def no_extraction(*a, **k):
         raise AssertionError("features were extracted again")
 
-    monkeypatch.setattr(_rank_models, "_extract", no_extraction)
+    monkeypatch.setattr(_models, "_extract", no_extraction)
     second = runner.invoke(app, [*args, "--scores", "hscore", "-q"])  # another score: only scoring
     assert second.exit_code == 0, second.output
 

@@ -1,4 +1,4 @@
-"""Ranking a zoo: every input computed once per member, every score through the registry."""
+"""Ranking a zoo (rank_zoo over ZooCandidates): every input computed once per member, every score via the registry."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from transferlab.features._extract import extract, source_probabilities
 from transferlab.features._gradients import per_sample_gradients
 from transferlab.scores import available_pool_scores
 from transferlab.scores._registry import NEEDS, available, spec
-from transferlab.studies._rank import (
+from transferlab.rank import (
     Ranking,
+    ZooCandidate,
     default_scores,
     rank_zoo,
     split_score_names,
@@ -83,7 +84,7 @@ def test_random_baseline_gets_a_seed_per_member_and_target(ranked, zoo, target):
     ranking, _ = ranked
     values = ranking.column("random")
     assert len(set(values.tolist())) == len(zoo)
-    from transferlab.studies._rank import _member_seed
+    from transferlab.rank._ranking import _member_seed
 
     for row in ranking.rows:  # seeded by the member's name and the target: reproducible
         seed = _member_seed(0, f"{row['model']}@{target.fingerprint}")
@@ -201,7 +202,5 @@ def test_bad_arguments(zoo, target, tmp_path):
 
 
 def test_every_need_has_an_input_in_the_ranker():
-    # A new need added to the registry must be taught to rank_zoo.
-    from transferlab.studies._rank import ZOO_INPUTS
-
-    assert ZOO_INPUTS == NEEDS
+    # A new need added to the registry must be taught to the zoo candidates.
+    assert ZooCandidate.provides == NEEDS

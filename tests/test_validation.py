@@ -1,14 +1,24 @@
-"""Tests for the shared input checks of the scores."""
+"""Tests for the shared argument checks (``transferlab._validation``)."""
+
+import math
+import numbers
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transferlab.scores._validation import (
+from transferlab._validation import (
     _check_labels,
     check_features,
     check_features_labels,
+    check_int,
+    check_int_sequence,
+    check_nonnegative,
+    check_rows,
+    check_scalar,
+    check_seed,
+    check_source_features,
     check_source_probs,
     check_targets,
 )
@@ -229,3 +239,183 @@ def test_targets_errors():
         check_targets(np.zeros((4, 2, 2)), 4)
     with pytest.raises(ValueError, match="labels must be finite"):
         check_targets([0.0, np.inf], 2)
+
+
+# --------------------------------------------------------------------------- check_scalar
+
+
+@pytest.mark.parametrize("value", [3, np.int64(3), np.uint8(3)])
+def test_scalar_integral_returns_a_python_int(value):
+    out = check_scalar(value, "n", numbers.Integral, min_val=1)
+    assert out == 3 and type(out) is int
+
+
+@pytest.mark.parametrize("value", [0.25, np.float32(0.25), np.float64(0.25)])
+def test_scalar_real_returns_a_python_float(value):
+    out = check_scalar(value, "lr", numbers.Real)
+    assert out == 0.25 and type(out) is float
+
+
+def test_scalar_real_target_turns_an_int_into_a_float():
+    out = check_scalar(2, "lr", numbers.Real, min_val=0)
+    assert out == 2.0 and type(out) is float
+
+
+def test_scalar_builtin_int_and_float_accept_numpy_scalars():
+    assert type(check_scalar(np.int32(5), "n", int)) is int
+    assert type(check_scalar(np.float32(0.5), "x", float)) is float
+
+
+@pytest.mark.parametrize("value", [2.0, "2", None, [2]])
+def test_scalar_integral_refuses_other_types(value):
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 1; got "):
+        check_scalar(value, "n", numbers.Integral, min_val=1)
+
+
+@pytest.mark.parametrize("value", [True, False, np.True_])
+@pytest.mark.parametrize("target", [numbers.Integral, numbers.Real, int, float])
+def test_scalar_bools_are_refused_where_a_number_is_wanted(value, target):
+    with pytest.raises(ValueError, match=f"got {value!r}$"):
+        check_scalar(value, "x", target)
+
+
+def test_scalar_bool_target_accepts_bools_only():
+    assert check_scalar(True, "flag", bool) is True
+    assert check_scalar(np.False_, "flag", bool) is False
+    with pytest.raises(ValueError, match=r"^flag must be a bool; got 1$"):
+        check_scalar(1, "flag", bool)
+
+
+def test_scalar_str_target():
+    assert check_scalar("cpu", "device", str) == "cpu"
+    with pytest.raises(ValueError, match=r"^device must be a string; got 0$"):
+        check_scalar(0, "device", str)
+
+
+def test_scalar_tuple_of_types():
+    assert type(check_scalar(3, "tol", (numbers.Integral, numbers.Real))) is int
+    assert type(check_scalar(0.5, "tol", (numbers.Integral, numbers.Real))) is float
+    assert check_scalar("auto", "size", (numbers.Integral, str)) == "auto"
+    assert check_scalar(np.int64(4), "size", (numbers.Integral, str)) == 4
+    with pytest.raises(ValueError, match=r"^size must be an integer or a string; got 1.5$"):
+        check_scalar(1.5, "size", (numbers.Integral, str))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float32("nan")])
+def test_scalar_non_finite_reals_are_refused(value):
+    with pytest.raises(ValueError, match=r"^x must be a finite number; got "):
+        check_scalar(value, "x", numbers.Real)
+
+
+# expected acceptance of the boundaries 0 and 1 per mode, and the interval in the message
+@pytest.mark.parametrize(
+    "mode, accept_min, accept_max, text",
+    [
+        ("both", True, True, r"in \[0, 1\]"),
+        ("left", True, False, r"in \[0, 1\)"),
+        ("right", False, True, r"in \(0, 1\]"),
+        ("neither", False, False, r"in \(0, 1\)"),
+    ],
+)
+def test_scalar_include_boundaries(mode, accept_min, accept_max, text):
+    def check(v):
+        return check_scalar(v, "p", numbers.Real, min_val=0, max_val=1, include_boundaries=mode)
+
+    assert check(0.5) == 0.5
+    for value, accepted in ((0.0, accept_min), (1.0, accept_max)):
+        if accepted:
+            assert check(value) == value
+        else:
+            with pytest.raises(ValueError, match=f"^p must be a finite number {text}; got {value!r}$"):
+                check(value)
+    # outside the range is refused in every mode
+    for value in (-0.1, 1.1):
+        with pytest.raises(ValueError, match=f"^p must be a finite number {text}; got {value!r}$"):
+            check(value)
+
+
+def test_scalar_one_sided_bounds():
+    assert check_scalar(10**9, "n", numbers.Integral, min_val=1) == 10**9
+    assert check_scalar(10**400, "n", numbers.Integral, min_val=1) == 10**400  # beyond float, still an integer
+    assert check_scalar(-5.0, "x", numbers.Real, max_val=0) == -5.0
+    with pytest.raises(ValueError, match=r"^x must be a finite number <= 0; got 0.5$"):
+        check_scalar(0.5, "x", numbers.Real, max_val=0)
+    with pytest.raises(ValueError, match=r"^k must be an integer > 2; got 2$"):
+        check_scalar(2, "k", numbers.Integral, min_val=2, include_boundaries="right")
+
+
+def test_scalar_exclusive_zero_reads_positive():
+    with pytest.raises(ValueError, match=r"^tol must be a positive finite number; got 0.0$"):
+        check_scalar(0.0, "tol", numbers.Real, min_val=0, include_boundaries="neither")
+    with pytest.raises(ValueError, match=r"^n_boot must be a positive integer; got 0$"):
+        check_scalar(0, "n_boot", numbers.Integral, min_val=0, include_boundaries="right")
+    assert check_scalar(1e-300, "tol", numbers.Real, min_val=0, include_boundaries="neither") == 1e-300
+
+
+def test_scalar_optional_value():
+    types = (numbers.Integral, type(None))
+    assert check_scalar(None, "max_samples", types, min_val=2) is None
+    assert check_scalar(np.int16(2), "max_samples", types, min_val=2) == 2
+    for bad in (1, 2.5, "3", True):
+        with pytest.raises(ValueError, match=f"^max_samples must be an integer >= 2 or None; got {bad!r}$"):
+            check_scalar(bad, "max_samples", types, min_val=2)
+
+
+def test_scalar_bad_include_boundaries_and_target_type():
+    with pytest.raises(ValueError, match="include_boundaries must be one of"):
+        check_scalar(1, "n", numbers.Integral, include_boundaries="closed")
+    with pytest.raises(ValueError, match="target_type must be a type or a tuple of types"):
+        check_scalar(1, "n", "int")
+
+
+# --------------------------------------------------------------------------- int, seed, sequences
+
+
+def test_check_int_message_and_value():
+    assert check_int(np.int64(7), "n") == 7
+    assert check_int(0, "n", minimum=0) == 0
+    for bad in (0, 2.0, True, "3"):
+        with pytest.raises(ValueError, match=f"^n must be an integer >= 1; got {bad!r}$"):
+            check_int(bad, "n")
+
+
+def test_check_nonnegative():
+    assert check_nonnegative(0, "wd") == 0.0 and type(check_nonnegative(0, "wd")) is float
+    for bad in (-1e-9, math.nan, math.inf, False):
+        with pytest.raises(ValueError, match=r"^wd must be a finite number >= 0; got "):
+            check_nonnegative(bad, "wd")
+
+
+def test_check_seed():
+    assert check_seed(np.int64(0)) == 0
+    for bad in (-1, 1.0, True, None):
+        with pytest.raises(ValueError, match=f"^seed must be a non-negative integer; got {bad!r}$"):
+            check_seed(bad)
+
+
+def test_check_int_sequence():
+    assert check_int_sequence(np.array([2, 3]), "widths") == [2, 3]
+    with pytest.raises(ValueError, match="widths must be a sequence of integers"):
+        check_int_sequence("23", "widths")
+    with pytest.raises(ValueError, match="widths must have at least one entry"):
+        check_int_sequence([], "widths")
+    with pytest.raises(ValueError, match="widths must have 3 entries; got 2"):
+        check_int_sequence([1, 2], "widths", length=3)
+    with pytest.raises(ValueError, match=r"^widths\[1\] must be an integer >= 1; got 0$"):
+        check_int_sequence([1, 0], "widths")
+
+
+# --------------------------------------------------------------------------- rows, source features
+
+
+def test_check_rows():
+    assert check_rows([[1.0, 2.0], [3.0, 4.0]], 2, name="probe_features").shape == (2, 2)
+    with pytest.raises(ValueError, match=r"probe_features must have one row per sample of features \(n_samples=3\)"):
+        check_rows([[1.0], [2.0]], 3, name="probe_features")
+
+
+def test_check_source_features_one_class_and_width():
+    S, ys, classes = check_source_features(np.ones((3, 2)), ["a", "a", "a"], n_features=2)
+    assert S.shape == (3, 2) and ys.tolist() == [0, 0, 0] and classes.tolist() == ["a"]
+    with pytest.raises(ValueError, match="source_features must have the same number of features as features"):
+        check_source_features(np.ones((3, 2)), [0, 1, 0], n_features=4)

@@ -1,4 +1,4 @@
-"""Tests of linear_probe: separable features, an independent scikit-learn reference, shapes."""
+"""Tests of linear_probe (features -> fit_linear_probe): separable features, a scikit-learn reference, shapes."""
 
 import math
 
@@ -10,9 +10,9 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from tests.helpers import TINY_SIZE, TinyMLP, tiny_task
-from transferlab.features._extract import extract
-from transferlab.models._base import StagedModel
-from transferlab.train._probe import ProbeResult, linear_probe
+from transferlab.features import extract, linear_probe
+from transferlab.models import StagedModel
+from transferlab.train import ProbeResult
 
 
 class PixelModel(StagedModel):

@@ -1,14 +1,25 @@
-"""Input checks shared by every transferability score.
+"""Argument checks shared by every package: one message for one mistake.
 
-A public score validates its arrays once, with the functions here, and hands
-clean copies to a private worker that assumes them (the scikit-learn pattern).
-The checks raise :class:`ValueError` naming the argument, what was expected and
-what arrived. They never modify the caller's arrays: every returned array is a
-fresh float64 (or int64) copy.
+A public function validates its arguments once, with the functions here, and
+hands clean values to private workers that assume them (the scikit-learn
+pattern). Every check raises :class:`ValueError` naming the argument, what was
+expected and what arrived. The array checks never modify the caller's arrays:
+the feature, probability, label and target checks return fresh float64 (or
+int64) copies.
+
+Scalars and sequences:
+
+- :func:`check_scalar` -- a number (or other scalar) of a type, within bounds.
+- :func:`check_int` -- an ``int`` >= a minimum (bools and floats refused).
+- :func:`check_nonnegative` -- a finite ``float`` >= 0.
+- :func:`check_seed` -- a non-negative ``int`` seed.
+- :func:`check_int_sequence` -- a non-empty list of ints >= a minimum.
+
+Arrays:
 
 - :func:`check_features` -- an ``(N, D)`` finite numeric matrix.
 - :func:`_check_labels` -- class labels of any integer or string values, mapped to
-  ``0..C-1`` (used by the two functions below).
+  ``0..C-1`` (used by the functions below).
 - :func:`check_features_labels` -- both, with matching ``N`` (``name`` for other
   per-sample matrices, e.g. ``"gradients"``).
 - :func:`check_source_probs` -- an ``(N, Z)`` matrix of source-class probabilities
@@ -18,13 +29,320 @@ fresh float64 (or int64) copy.
 - :func:`check_rows` -- a per-sample matrix that must have ``N`` rows, e.g.
   ``probe_features`` next to ``features``.
 - :func:`check_targets` -- real-valued regression targets ``(N,)`` or ``(N, K)``.
+- :func:`check_matrix` -- any finite numeric 2-D array (a head's weights, a map).
+- :func:`check_images` -- a batch of images ``(N, C, H, W)`` (or ``(N, H, W)``).
+
+This module imports only NumPy and the standard library: every package may use it.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+__all__ = [
+    "PROB_SUM_ATOL",
+    "check_features",
+    "check_features_labels",
+    "check_images",
+    "check_int",
+    "check_int_sequence",
+    "check_matrix",
+    "check_nonnegative",
+    "check_rows",
+    "check_scalar",
+    "check_seed",
+    "check_source_features",
+    "check_source_probs",
+    "check_targets",
+]
+
+_BOUNDARY_MODES = ("both", "left", "right", "neither")
+
+
+# --------------------------------------------------------------------------- scalars
+
+
+def _normalise_types(target_type) -> tuple[type, ...]:
+    """``target_type`` as a tuple, with ``int``/``float`` widened to the ABCs (NumPy scalars pass)."""
+    types = target_type if isinstance(target_type, tuple) else (target_type,)
+    if not types or not all(isinstance(t, type) for t in types):
+        raise ValueError(f"target_type must be a type or a tuple of types; got {target_type!r}")
+    widened = {int: (numbers.Integral,), float: (numbers.Real,), bool: (bool, np.bool_)}
+    return tuple(w for t in types for w in widened.get(t, (t,)))
+
+
+def _describe(types: tuple[type, ...], min_val, max_val, include_boundaries: str) -> str:
+    """What ``check_scalar`` accepts, in words: "an integer >= 1", "a finite number in (0, 1]", "a string"...
+
+    A numeric kind comes first with its range, then the other accepted types:
+    ``"an integer >= 2 or None"``. A lone exclusive lower bound of 0 reads
+    "positive" (``"a positive finite number"``); two bounds read as an interval.
+    """
+    others = []
+    numeric = None
+    for t in types:
+        if t is bool or t is np.bool_:
+            others.append("a bool")
+        elif issubclass(t, numbers.Integral):
+            numeric = numeric or "integer"
+        elif issubclass(t, numbers.Real):
+            numeric = "finite number"
+        elif t is type(None):
+            others.append("None")
+        elif t is str:
+            others.append("a string")
+        else:
+            others.append(f"a {t.__name__}")
+    words = []
+    if numeric is not None:
+        left = include_boundaries in ("both", "left")
+        right = include_boundaries in ("both", "right")
+        article = "an" if numeric == "integer" else "a"
+        if min_val is not None and max_val is not None:
+            interval = f"{'[' if left else '('}{min_val}, {max_val}{']' if right else ')'}"
+            text = f"{article} {numeric} in {interval}"
+        elif min_val is not None and min_val == 0 and not left:
+            text = f"a positive {numeric}"
+        else:
+            text = f"{article} {numeric}"
+            if min_val is not None:
+                text += f" {'>=' if left else '>'} {min_val}"
+            if max_val is not None:
+                text += f" {'<=' if right else '<'} {max_val}"
+        words.append(text)
+    words.extend(dict.fromkeys(others))
+    return " or ".join(words)
+
+
+def _scalar_message(value, name, types, min_val, max_val, include_boundaries) -> str:
+    return f"{name} must be {_describe(types, min_val, max_val, include_boundaries)}; got {value!r}"
+
+
+def check_scalar(
+    value: Any,
+    name: str,
+    target_type: type | tuple[type, ...],
+    *,
+    min_val: float | None = None,
+    max_val: float | None = None,
+    include_boundaries: str = "both",
+) -> Any:
+    """Validate a scalar argument's type and range (scikit-learn style).
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        The argument name used in the error message.
+    target_type : type or tuple of types
+        The accepted types, e.g. ``numbers.Integral``, ``numbers.Real``, ``int``,
+        ``float``, ``str``, ``bool``, ``type(None)`` (an optional argument).
+        ``int`` and ``float`` stand for :class:`numbers.Integral` and
+        :class:`numbers.Real`, and ``bool`` takes ``numpy.bool_`` too, so NumPy
+        scalars pass. A ``bool`` is refused unless ``bool`` itself is one of
+        the types.
+    min_val, max_val : float, optional
+        The bounds of the accepted range; ``None`` leaves that side open.
+    include_boundaries : {"both", "left", "right", "neither"}, default="both"
+        Which of ``min_val`` (left) and ``max_val`` (right) are accepted values.
+
+    Returns
+    -------
+    value : int, float or object
+        ``int(value)`` when ``value`` is an integer and ``target_type`` accepts
+        integers; ``float(value)`` for other real numbers; ``bool(value)`` for a
+        bool; ``value`` otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` has another type, is a bool where a number is wanted, is NaN
+        or infinite, or lies outside the range. The message names the argument,
+        what is accepted and what arrived: ``"n must be an integer >= 1; got 0"``,
+        ``"p must be a finite number in (0, 1]; got 1.5"``, ``"tol must be a
+        positive finite number; got 0.0"`` (a lone exclusive bound of 0),
+        ``"max_samples must be an integer >= 2 or None; got 1"`` (``type(None)``
+        among the types). Also if ``include_boundaries`` or ``target_type`` is not
+        one of the accepted values.
+
+    Examples
+    --------
+    >>> import numbers
+    >>> check_scalar(3, "n_epochs", numbers.Integral, min_val=1)
+    3
+    >>> check_scalar(1, "lr", numbers.Real, min_val=0, include_boundaries="neither")
+    1.0
+    >>> check_scalar(0.0, "lr", numbers.Real, min_val=0, include_boundaries="neither")
+    Traceback (most recent call last):
+        ...
+    ValueError: lr must be a positive finite number; got 0.0
+    >>> check_scalar(None, "max_samples", (numbers.Integral, type(None)), min_val=2) is None
+    True
+    """
+    if include_boundaries not in _BOUNDARY_MODES:
+        raise ValueError(
+            f"include_boundaries must be one of {', '.join(map(repr, _BOUNDARY_MODES))}; "
+            f"got {include_boundaries!r}"
+        )
+    types = _normalise_types(target_type)
+    is_bool = isinstance(value, (bool, np.bool_))
+    if (is_bool and bool not in types and np.bool_ not in types) or not isinstance(value, types):
+        raise ValueError(_scalar_message(value, name, types, min_val, max_val, include_boundaries))
+    if is_bool:
+        return bool(value)
+    if not isinstance(value, numbers.Real):
+        return value
+    too_low = min_val is not None and (
+        value < min_val or (value == min_val and include_boundaries in ("right", "neither"))
+    )
+    too_high = max_val is not None and (
+        value > max_val or (value == max_val and include_boundaries in ("left", "neither"))
+    )
+    # an Integral is always finite (and a huge Python int must not reach math.isfinite)
+    if too_low or too_high or not (isinstance(value, numbers.Integral) or math.isfinite(value)):
+        raise ValueError(_scalar_message(value, name, types, min_val, max_val, include_boundaries))
+    if isinstance(value, numbers.Integral) and any(
+        issubclass(t, numbers.Integral) for t in types if t not in (bool, np.bool_)
+    ):
+        return int(value)
+    return float(value)
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Validate an integer argument with a lower bound.
+
+    Parameters
+    ----------
+    value : object
+        The value to check; bools and floats (even ``2.0``) are refused.
+    name : str
+        The argument name used in the error message.
+    minimum : int, default=1
+        The smallest accepted value.
+
+    Returns
+    -------
+    int
+        ``int(value)``.
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must be an integer >= {minimum}; got {value!r}"``.
+
+    Examples
+    --------
+    >>> check_int(4, "batch_size")
+    4
+    """
+    return check_scalar(value, name, numbers.Integral, min_val=minimum)
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """Validate a finite non-negative real argument.
+
+    Parameters
+    ----------
+    value : object
+        The value to check; bools, NaN and Inf are refused.
+    name : str
+        The argument name used in the error message.
+
+    Returns
+    -------
+    float
+        ``float(value)``.
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must be a finite number >= 0; got {value!r}"``.
+
+    Examples
+    --------
+    >>> check_nonnegative(0, "weight_decay")
+    0.0
+    """
+    return check_scalar(value, name, numbers.Real, min_val=0)
+
+
+def check_seed(seed: Any) -> int:
+    """Validate a seed: a non-negative ``int`` (it is written into JSON recipes).
+
+    Parameters
+    ----------
+    seed : object
+        The value to check; bools, floats and negative integers are refused.
+
+    Returns
+    -------
+    int
+        ``int(seed)``.
+
+    Raises
+    ------
+    ValueError
+        ``"seed must be a non-negative integer; got {seed!r}"``.
+
+    Examples
+    --------
+    >>> check_seed(0)
+    0
+    """
+    try:
+        return check_scalar(seed, "seed", numbers.Integral, min_val=0)
+    except ValueError:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}") from None
+
+
+def check_int_sequence(value: Any, name: str, *, minimum: int = 1, length: int | None = None) -> list[int]:
+    """Validate a non-empty sequence of integers with a lower bound.
+
+    Parameters
+    ----------
+    value : sequence of int or ndarray
+        The values to check (a string is not a sequence here).
+    name : str
+        The argument name used in the error messages; entry ``i`` is ``name[i]``.
+    minimum : int, default=1
+        The smallest accepted entry.
+    length : int, optional
+        The exact number of entries required.
+
+    Returns
+    -------
+    list of int
+        The entries as Python ints.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a sequence, is empty, has another length than
+        ``length``, or an entry fails :func:`check_int`.
+
+    Examples
+    --------
+    >>> check_int_sequence((16, 32), "widths")
+    [16, 32]
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise ValueError(f"{name} must be a sequence of integers; got {value!r}")
+    items = list(value)
+    if not items:
+        raise ValueError(f"{name} must have at least one entry; got {value!r}")
+    if length is not None and len(items) != length:
+        raise ValueError(f"{name} must have {length} entries; got {len(items)}: {value!r}")
+    return [check_int(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(items)]
+
+
+# --------------------------------------------------------------------------- arrays
+
 
 #: Largest deviation of a row sum of ``source_probs`` from 1 that is accepted.
 PROB_SUM_ATOL = 1e-6
@@ -180,8 +498,7 @@ def _check_labels(
     >>> y.tolist(), classes.tolist()
     ([1, 0, 1, 0], ['a', 'b'])
     """
-    if isinstance(min_per_class, bool) or not isinstance(min_per_class, numbers.Integral) or min_per_class < 1:
-        raise ValueError(f"min_per_class must be an integer >= 1; got {min_per_class!r}")
+    check_int(min_per_class, "min_per_class")
     if min_classes not in (1, 2):
         raise ValueError(f"min_classes must be 1 or 2; got {min_classes!r}")
     arr = _labels_array(labels, name)
@@ -458,3 +775,73 @@ def check_targets(targets, n_samples: int, *, name: str = "labels") -> np.ndarra
     out = np.array(arr, dtype=np.float64, order="C", copy=True)
     _check_finite(out, name)
     return out
+
+
+def check_matrix(values, name: str, what: str = "(n_rows, n_columns)") -> np.ndarray:
+    """Validate a finite numeric 2-D array of any meaning (a head's weights, a map, ...).
+
+    Parameters
+    ----------
+    values : array-like of shape (n_rows, n_columns)
+        Numeric (bool, int or float), finite and non-empty.
+    name : str
+        The argument name used in error messages.
+    what : str, default="(n_rows, n_columns)"
+        The layout named in the shape messages, e.g. ``"(K_S, D)"``.
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_columns), float64
+        A C-contiguous copy.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is not 2-D (``"{name} must be 2-D {what}; got shape ..."``),
+        is empty, is not numeric or holds NaN/Inf.
+
+    Examples
+    --------
+    >>> check_matrix([[1, 0], [0, 1]], "feature_map", "(D, D)").dtype
+    dtype('float64')
+    """
+    return _check_matrix(values, name, what)
+
+
+def check_images(images, name: str = "images") -> np.ndarray:
+    """Validate a batch of images for a model.
+
+    Parameters
+    ----------
+    images : array-like of shape (n_samples, channels, height, width) or (n_samples, height, width)
+        ``uint8`` (0..255) or float; float images must be finite. A 3-D array
+        gets a channel axis.
+    name : str, default="images"
+        The argument name used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, channels, height, width)
+        ``numpy.asarray(images)`` (no copy when it already is one), with the
+        channel axis added to a 3-D array; the dtype is kept.
+
+    Raises
+    ------
+    ValueError
+        If the images are not 3-D or 4-D, are empty, or hold NaN/Inf.
+
+    Examples
+    --------
+    >>> check_images(np.zeros((2, 28, 28), dtype=np.uint8)).shape
+    (2, 1, 28, 28)
+    """
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4:
+        raise ValueError(f"{name} must be (n_samples, channels, height, width); got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+    if arr.dtype != np.uint8 and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferlab.analysis import feature_lipschitz
-from transferlab.train import fit_linear_probe, fit_smooth_head
+from transferlab.analysis import feature_lipschitz, fit_smooth_head
+from transferlab.train import fit_linear_probe
 
 
 def _blobs(seed=0, n=120, d=5, k=3, spread=4.0):

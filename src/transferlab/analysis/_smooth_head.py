@@ -8,11 +8,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from transferlab._checks import check_int, check_nonnegative, check_seed
 from transferlab._denormals import flush_denormals
 from transferlab._progress import progress_bar
+from transferlab._validation import check_features, check_int, check_nonnegative, check_seed
 from transferlab.analysis._bound import feature_lipschitz
-from transferlab.scores._validation import check_features
 
 
 @dataclass(frozen=True)

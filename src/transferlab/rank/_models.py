@@ -1,0 +1,221 @@
+"""A practitioner's models as candidates, and :func:`rank_models` (``transferlab rank --models ... --data ...``).
+
+Each model (:func:`~transferlab.models.load_model`: ``hf:``, ``timm:``,
+``torchvision:``, ``file:``, any ``torch.nn.Module``) gives the features of the
+training images and, when it has a source head, its softmax on them. Both come
+from one pass over the images in batches, with the model's own preprocessing,
+and are cached on disk keyed by the model's weights, its feature layer, the
+preprocessing and the data's fingerprint: a second run with other scores reads
+the cache and only scores.
+
+The pass is the model's own, not :func:`~transferlab.features.extract`: these
+models take their own preprocessing of images of any size, and their features
+and probabilities are kept in float64 (the built-in extraction returns float32).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+from transferlab._progress import progress_bar
+from transferlab._validation import check_scalar
+from transferlab.data import ImageData, load_data
+from transferlab.features import FeatureCache
+from transferlab.models import ExternalModel, load_model, parse_spec
+from transferlab.rank._candidate import ArrayCandidate, Candidate
+from transferlab.rank._ranking import Ranking, rank
+
+#: The inputs an outside model can give: its features, and its source-head softmax when it has a head.
+MODEL_INPUTS = frozenset({"features", "source_probs"})
+
+
+def _extract(model: ExternalModel, images, *, batch_size: int, device: str, progress: bool) -> tuple:
+    """``(features, source_probs or None)`` of ``images``, in batches, float64."""
+    model.to(device)
+    feats, probs = [], []
+    with progress_bar(f"extracting {model.name}", len(images), enabled=progress) as advance:
+        for lo in range(0, len(images), batch_size):
+            x = model.preprocessing(images[lo: lo + batch_size]).to(device)
+            z, logits = model.features_and_logits(x)
+            feats.append(z.double().cpu().numpy())
+            if model.has_head:
+                probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+            advance(x.shape[0])
+    features = np.concatenate(feats)
+    if not np.isfinite(features).all():
+        raise ValueError(f"the features of {model.name!r} contain NaN or Inf; check its weights")
+    return features, (np.concatenate(probs) if model.has_head else None)
+
+
+class ModelCandidate(Candidate):
+    """An outside model, ranked on the train split of a practitioner's images.
+
+    Parameters
+    ----------
+    model : ExternalModel
+        From :func:`~transferlab.models.load_model` (or
+        :func:`~transferlab.models.wrap_module`).
+    data : ImageData
+        Images (``kind="images"``); the candidate's arrays are of ``data.x_train``.
+    cache : FeatureCache, optional
+        Default: the cache under ``$TRANSFERLAB_HOME``.
+    device : str, default "cpu"
+    batch_size : int, default 64
+    progress : bool, default True
+        A progress bar over the batches.
+
+    Attributes
+    ----------
+    name : str
+        The model's name (its spec, e.g. ``"hf:microsoft/resnet-18"``).
+    fingerprint : str
+        ``"<model name>@<data fingerprint>"``.
+    provides : frozenset of str
+        ``{"features", "source_probs"}``, or ``{"features"}`` for a model without
+        a source head.
+    info : dict
+        ``has_head``, ``input_size`` (``"HxW"`` of its preprocessing) and
+        ``feature_dim`` (read from its features).
+    """
+
+    def __init__(self, model: ExternalModel, data: ImageData, *, cache: FeatureCache | None = None,
+                 device: str = "cpu", batch_size: int = 64, progress: bool = True):
+        if not isinstance(model, ExternalModel):
+            raise ValueError(f"model must be an ExternalModel (see transferlab.models.load_model); "
+                             f"got {type(model).__name__}")
+        if not isinstance(data, ImageData) or data.kind != "images":
+            raise ValueError(f"data must be ImageData of images; got {type(data).__name__}"
+                             + (f" of {data.kind}" if isinstance(data, ImageData) else ""))
+        batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, min_val=1)
+        self.model = model
+        self.name = model.name
+        self.fingerprint = f"{model.name}@{data.fingerprint}"
+        self.provides = MODEL_INPUTS if model.has_head else frozenset({"features"})
+        self._data = data
+        self._cache = cache or FeatureCache()
+        self._device = device
+        self._batch_size = batch_size
+        self._progress = progress
+        self._arrays: dict[str, np.ndarray] = {}
+        self._feature_dim: int | None = None
+
+    @property
+    def info(self) -> dict:
+        size = self.model.preprocessing.size
+        if self._feature_dim is None:
+            self._feature_dim = int(self.array("features").shape[1])
+        return {"has_head": self.model.has_head, "input_size": f"{size[0]}x{size[1]}",
+                "feature_dim": self._feature_dim}
+
+    def array(self, argument: str) -> np.ndarray:
+        if argument not in ("features", "source_probs") or (argument == "source_probs" and not self.model.has_head):
+            raise ValueError(f"model {self.name!r} has no {argument!r}; it provides {sorted(self.provides)}")
+        if not self._arrays:
+            self._load_or_extract()
+        return self._arrays[argument]
+
+    def close(self) -> None:
+        self.model.to("cpu")
+        self._arrays.clear()
+
+    def _load_or_extract(self) -> None:
+        """Both arrays from the cache, or from one pass over the images (then cached)."""
+        model, data, cache = self.model, self._data, self._cache
+        # Keyed by the weights, the feature layer, the preprocessing and the data's fingerprint.
+        keys = {kind: cache.key(model.module, kind=kind, task=data, split="train", stage=model.feature_layer,
+                                options={"preprocessing": model.preprocessing.to_dict()})
+                for kind in ("features", "source_probs")}
+        features, probs = cache.get(keys["features"]), cache.get(keys["source_probs"])
+        if features is None or (model.has_head and probs is None):
+            features, probs = _extract(model, data.x_train, batch_size=self._batch_size, device=self._device,
+                                       progress=self._progress)
+            cache.put(keys["features"], features)
+            if probs is not None:
+                cache.put(keys["source_probs"], probs)
+        self._feature_dim = int(features.shape[1])
+        self._arrays["features"] = features
+        if model.has_head:
+            self._arrays["source_probs"] = probs
+
+
+def model_candidates(models, data: ImageData, *, cache: FeatureCache | None = None, device: str = "cpu",
+                     batch_size: int = 64, progress: bool = True) -> list[ModelCandidate]:
+    """Each of ``models`` loaded (:func:`~transferlab.models.load_model`) as a candidate for ``data``.
+
+    Parameters
+    ----------
+    models : sequence of str, torch.nn.Module or ExternalModel
+    data : ImageData
+        Images; see :class:`ModelCandidate` for the other parameters.
+    """
+    cache = cache or FeatureCache()
+    return [ModelCandidate(load_model(m), data, cache=cache, device=device, batch_size=batch_size,
+                           progress=progress) for m in models]
+
+
+def rank_models(models, data, scores=None, *, shots: int | None = None, seed: int = 0,
+                cache: FeatureCache | None = None, device: str = "cpu", batch_size: int = 64,
+                progress: bool = True, **data_options) -> Ranking:
+    """Score every model on the train split of ``data``; rows sorted by the first score, best first.
+
+    A thin wrapper: read ``data``, keep ``shots`` per class, then
+    ``rank(model_candidates(models, data, ...), data.y_train, scores, ...)``.
+    Precomputed features (an ``.npz`` with ``features``) are one
+    :class:`~transferlab.rank.ArrayCandidate` named after the data.
+
+    Parameters
+    ----------
+    models : sequence of str, torch.nn.Module or ExternalModel
+        Specs as :func:`~transferlab.models.load_model` reads them.
+    data : ImageData or path
+        An image folder, a ``.csv``, an ``.npz`` (see :func:`~transferlab.data.load_data`).
+        Precomputed features in an ``.npz`` are scored as they are, with ``models`` empty.
+    scores : sequence of str, optional
+        Default: every score computable from features and, when every model has
+        a source head, source probabilities (LEEP, NCE, ...). A model without a
+        head gets ``None`` for a score that needs source probabilities.
+    shots : int, optional
+        Score on ``shots`` training images per class (seeded, the draw of
+        :func:`~transferlab.data.k_shot`).
+    seed : int, default 0
+        Seed of the split, the shots and the seeded scores.
+    cache : FeatureCache, optional
+    device : str, default "cpu"
+    batch_size : int, default 64
+    progress : bool, default True
+    data_options
+        ``test_fraction``, ``strict`` for :func:`~transferlab.data.load_data`.
+
+    Returns
+    -------
+    Ranking
+        Rows ``model``, ``has_head``, ``input_size``, ``feature_dim``, then the
+        scores (``model``, ``has_head``, ``feature_dim`` for precomputed features).
+
+    Raises
+    ------
+    ValueError
+        A malformed model spec (before any data is read), no models for images,
+        models for precomputed features, an unknown score, or a score that
+        rejects a model's arrays.
+    """
+    for m in models or ():  # a malformed spec fails before any data is read
+        if isinstance(m, str):
+            parse_spec(m)
+    data = data if isinstance(data, ImageData) else load_data(data, seed=seed, **data_options)
+    if shots is not None:
+        data = data.k_shot(shots, seed=seed)
+    if data.kind == "features":
+        if models:
+            raise ValueError("the data are precomputed features: give no models (they are the features of one)")
+        # No fingerprint: the lone candidate's seeded scores get `seed` itself.
+        candidate = ArrayCandidate(data.name, {"features": data.x_train},
+                                   info={"has_head": False, "feature_dim": int(data.x_train.shape[1])})
+        return rank([candidate], data.y_train, scores, target=data.name, seed=seed, device=None, progress=progress)
+    if not models:
+        raise ValueError("give at least one model (e.g. hf:microsoft/resnet-18, timm:resnet18, file:m.safetensors)")
+    candidates = model_candidates(models, data, cache=cache, device=device, batch_size=batch_size, progress=progress)
+    return rank(candidates, data.y_train, scores, target=data.name, seed=seed, device=device, progress=progress)
