@@ -97,9 +97,9 @@ def test_seed_determines_split():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"test_fraction": 0.0}, "test_fraction must lie in"),
-        ({"test_fraction": 1.0}, "test_fraction must lie in"),
-        ({"test_fraction": "0.3"}, "test_fraction must be a number"),
+        ({"test_fraction": 0.0}, r"test_fraction must be a finite number in \(0, 1\); got 0.0"),
+        ({"test_fraction": 1.0}, r"test_fraction must be a finite number in \(0, 1\); got 1.0"),
+        ({"test_fraction": "0.3"}, r"test_fraction must be a finite number in \(0, 1\); got '0.3'"),
         ({"test_fraction": 0.001}, "at least 10"),
         ({"seed": -1}, "seed must be an integer"),
         ({"seed": True}, "seed must be an integer"),

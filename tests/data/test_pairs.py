@@ -161,11 +161,11 @@ def test_mixed_dtypes_become_float_in_unit_range(right):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"beta": -0.1}, r"beta must lie in \[0, 1\]"),
-        ({"beta": 1.5}, r"beta must lie in \[0, 1\]"),
-        ({"beta": float("nan")}, r"beta must lie in \[0, 1\]"),
-        ({"beta": True}, "beta must be a real number"),
-        ({"beta": "0.5"}, "beta must be a real number"),
+        ({"beta": -0.1}, r"beta must be a finite number in \[0, 1\]; got -0.1"),
+        ({"beta": 1.5}, r"beta must be a finite number in \[0, 1\]; got 1.5"),
+        ({"beta": float("nan")}, r"beta must be a finite number in \[0, 1\]; got nan"),
+        ({"beta": True}, r"beta must be a finite number in \[0, 1\]; got True"),
+        ({"beta": "0.5"}, r"beta must be a finite number in \[0, 1\]; got '0.5'"),
         ({"beta": 0.5, "bijection": [0, 1, 2]}, r"permutation of 0\.\.3"),
         ({"beta": 0.5, "bijection": [0, 1, 1, 3]}, "bijection must hold each of 0..3 exactly once"),
         ({"beta": 0.5, "bijection": [0.0, 1.0, 2.0, 3.0]}, r"permutation of 0\.\.3"),

@@ -153,17 +153,19 @@ def test_top_k_does_not_modify_inputs():
 
 def test_top_k_errors():
     s, a = [0.1, 0.2, 0.3], [50.0, 60.0, 70.0]
-    with pytest.raises(ValueError, match="k must be in 1..3; got 4"):
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 3\]; got 4"):
         top_k_gain(s, a, 0, k=4)
-    with pytest.raises(ValueError, match="k must be in 1..3; got 0"):
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 3\]; got 0"):
         relative_top_k_accuracy(s, a, k=0)
-    with pytest.raises(ValueError, match="k must be an integer; got 1.5"):
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 3\]; got 1.5"):
         top_k_gain(s, a, 0, k=1.5)
-    with pytest.raises(ValueError, match=r"baseline \(index of the generic expert\) must be in 0..2; got 3"):
+    with pytest.raises(
+        ValueError, match=r"baseline \(index of the generic expert\) must be an integer in \[0, 2\]; got 3"
+    ):
         top_k_gain(s, a, 3)
-    with pytest.raises(ValueError, match="must be in 0..2; got -1"):
+    with pytest.raises(ValueError, match=r"must be an integer in \[0, 2\]; got -1"):
         top_k_gain(s, a, -1)
-    with pytest.raises(ValueError, match="baseline .* must be an integer; got True"):
+    with pytest.raises(ValueError, match=r"baseline .* must be an integer in \[0, 2\]; got True"):
         top_k_gain(s, a, True)
     with pytest.raises(ValueError, match="non-negative accuracies; got -1.0 at index 1"):
         relative_top_k_accuracy(s, [5.0, -1.0, 2.0])
@@ -276,13 +278,13 @@ def test_random_hand_worked():
 
 
 def test_random_errors():
-    with pytest.raises(ValueError, match="k must be in 1..3; got 4"):
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 3\]; got 4"):
         expected_top_k_accuracy_random([1.0, 2.0, 3.0], 4)
     with pytest.raises(ValueError, match="at least 1 model"):
         expected_trials_to_best_random([])
     with pytest.raises(ValueError, match="accuracies must be finite; got inf at index 2"):
         expected_top_k_gain_random([1.0, 2.0, np.inf], 0)
-    with pytest.raises(ValueError, match="baseline .* must be in 0..2; got 5"):
+    with pytest.raises(ValueError, match=r"baseline .* must be an integer in \[0, 2\]; got 5"):
         expected_top_k_gain_random([1.0, 2.0, 3.0], 5)
     with pytest.raises(ValueError, match="non-negative accuracies"):
         expected_relative_top_k_accuracy_random([1.0, -2.0, 3.0])
@@ -359,7 +361,7 @@ def test_selection_metrics_all_zero_accuracies():
 
 def test_selection_metrics_errors():
     s, a = [0.1, 0.2, 0.3], [50.0, 60.0, 70.0]
-    with pytest.raises(ValueError, match="every k in ks .* must be in 1..3; got 4"):
+    with pytest.raises(ValueError, match=r"every k in ks .* must be an integer in \[1, 3\]; got 4"):
         selection_metrics(s, a, baseline=0, ks=(1, 4))
     with pytest.raises(ValueError, match="ks must not repeat"):
         selection_metrics(s, a, baseline=0, ks=(1, 1))
@@ -367,7 +369,7 @@ def test_selection_metrics_errors():
         selection_metrics(s, a, baseline=0, ks=())
     with pytest.raises(ValueError, match="ks must be a sequence"):
         selection_metrics(s, a, baseline=0, ks=3)
-    with pytest.raises(ValueError, match="baseline .* must be in 0..2; got 3"):
+    with pytest.raises(ValueError, match=r"baseline .* must be an integer in \[0, 2\]; got 3"):
         selection_metrics(s, a, baseline=3)
     with pytest.raises(ValueError, match="non-negative accuracies; got -5.0 at index 0"):
         selection_metrics(s, [-5.0, 60.0, 70.0], baseline=0, ks=(1,))

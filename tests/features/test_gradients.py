@@ -156,7 +156,7 @@ def test_input_validation():
             per_sample_gradients(model, images, dim=bad)
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         per_sample_gradients(model, images, seed=-1)
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got 0"):
         per_sample_gradients(model, images, batch_size=0)
     with pytest.raises(ValueError, match="model must be a StagedModel"):
         per_sample_gradients(torch.nn.Linear(3, 2), images)

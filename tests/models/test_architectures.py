@@ -200,8 +200,9 @@ def test_freeze_all_stages_leaves_only_the_head(arch):
     assert model.head.training
     model.freeze_stages(0)
     assert count_parameters(model, trainable_only=True) == PARAM_COUNTS[arch]
-    with pytest.raises(ValueError, match="n must be in"):
-        model.freeze_stages(len(model.stage_names) + 1)
+    n = len(model.stage_names)
+    with pytest.raises(ValueError, match=rf"^n must be an integer in \[0, {n}\]; got {n + 1}$"):
+        model.freeze_stages(n + 1)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

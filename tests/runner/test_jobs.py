@@ -79,10 +79,10 @@ def test_non_json_kwargs_are_rejected(bad):
         (("a:b", SEEDED), {}, "without ':'"),
         (("x", "no_colon"), {}, "import path 'package.module:function'"),
         (("x", "mod:"), {}, "import path"),
-        (("x", SEEDED), {"resources": {"num_gpus": -1}}, "num_gpus must be a non-negative number; got -1"),
+        (("x", SEEDED), {"resources": {"num_gpus": -1}}, "num_gpus must be a finite number >= 0; got -1"),
         (("x", SEEDED), {"resources": {"GPU": 1}}, "write num_gpu"),
-        (("x", SEEDED), {"resources": {"num_cpus": True}}, "non-negative number"),
-        (("x", SEEDED), {"resources": {"num_cpus": float("nan")}}, "non-negative number"),
+        (("x", SEEDED), {"resources": {"num_cpus": True}}, "num_cpus must be a finite number >= 0; got True"),
+        (("x", SEEDED), {"resources": {"num_cpus": float("nan")}}, "num_cpus must be a finite number >= 0; got nan"),
         (("x", SEEDED), {"func": "a:b"}, "must not contain 'func'"),
     ],
 )

@@ -154,7 +154,7 @@ def test_bad_inputs():
         lgc([[1.0], [np.nan], [0.0], [2.0]], [0, 0, 1, 1])
     with pytest.raises(ValueError, match="at least 2 classes"):
         lfc(np.ones((4, 2)), [1, 1, 1, 1])
-    with pytest.raises(ValueError, match="center must be True or False"):
+    with pytest.raises(ValueError, match="center must be a bool; got 'yes'"):
         lfc(np.ones((4, 2)), [0, 0, 1, 1], center="yes")
 
 

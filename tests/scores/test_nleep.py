@@ -149,7 +149,7 @@ def test_returns_python_float_and_leaves_inputs_alone():
 def test_errors():
     X, y = _mixture(0, n_per_class=4)
     for bad in (0.0, 1.5, True):
-        with pytest.raises(ValueError, match="variance must be a fraction in"):
+        with pytest.raises(ValueError, match=r"variance must be a finite number in \(0, 1\]; got "):
             nleep(X, y, variance=bad)
     with pytest.raises(ValueError, match="components_per_class must be an integer >= 1"):
         nleep(X, y, components_per_class=0)

@@ -35,9 +35,10 @@ random pools, where every candidate's mean posterior was ``1 - 1e-12``). Their
 values lie in ``[-1, 2]``: ``atol=1e-3`` still catches an O(1) violation.
 
 Known defects (a declared invariance that fails on some inputs) are listed in
-:data:`KNOWN_DEFECTS`: those cases are expected to fail here, and a strict xfail
-in the score's own test file pins each one, so fixing it turns that test red
-until the xfail is removed.
+:data:`KNOWN_DEFECTS` with the region of inputs where they occur: the property
+tests here draw outside that region (so they can still fail; a defect with no safe
+region is not drawn), and a strict xfail in the score's own test file pins the
+defect, so fixing it turns that test red until the xfail is removed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import inspect
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from transferlab.scores import available, spec
@@ -58,13 +59,24 @@ TOLERANCE = {"model": (1e-7, 1e-9), "pool": (1e-7, 1e-3)}
 #: (score, trait) -> why the declared invariance fails on some inputs, and the strict
 #: xfail that pins it. The trait stays declared: it is what the score means to compute.
 KNOWN_DEFECTS = {
-    ("logme", "scale_invariant"): "the fixed point starts at alpha = beta = 1 and stops early on "
-    "features much smaller than 1, or much larger when N < D "
-    "(test_logme.py::test_scale_invariance_far_from_unit_scale)",
-    ("ncti", "translation_invariant"): "with N <= D the PCA's rank cut is relative to the centred "
-    "spectrum, so features far from the origin keep a rounding-level component "
-    "(test_pool.py::test_ncti_translation_invariance_with_fewer_samples_than_dimensions)",
+    # The fixed point starts at alpha = beta = 1 and may stop (tol or max_iter) short of the evidence
+    # maximum: far from unit scale by a wide margin (test_logme.py::
+    # test_scale_invariance_far_from_unit_scale), and by up to ~1% at unit scale when N is close
+    # to D (seed 2385, counts (6, 2), D = 6, factor 0.37). No region is safe: not drawn here.
+    ("logme", "scale_invariant"): None,
+    # With N <= D the PCA's rank cut is relative to the centred spectrum, so features far from the
+    # origin keep a rounding-level component (test_pool.py::
+    # test_ncti_translation_invariance_with_fewer_samples_than_dimensions): drawn with N > D only
+    # (the widest pool member has n_features + 1 dimensions).
+    ("ncti", "translation_invariant"): lambda problem, **_: sum(problem[1]) <= problem[2] + 1,
 }
+
+
+def _skip_known_defect(name: str, trait: str, problem, **draws) -> None:
+    """Discard a draw inside the region of a known defect of ``name``'s ``trait``."""
+    if (name, trait) in KNOWN_DEFECTS:
+        assume(not KNOWN_DEFECTS[name, trait](problem, **draws))
+
 
 #: Every registered score, per-model and pool-level.
 ALL = available(kind=None)
@@ -160,14 +172,9 @@ def _with_trait(trait: str) -> list[str]:
     return [n for n in ALL if getattr(spec(n), trait)]
 
 
-def _declaring(trait: str) -> list:
-    """The scores whose spec declares ``trait``, with the known defects marked as expected failures."""
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_DEFECTS[n, trait], strict=False))
-        if (n, trait) in KNOWN_DEFECTS
-        else n
-        for n in _with_trait(trait)
-    ]
+def _declaring(trait: str) -> list[str]:
+    """The scores whose spec declares ``trait``, less those whose defect spans every input."""
+    return [n for n in _with_trait(trait) if (n, trait) not in KNOWN_DEFECTS or KNOWN_DEFECTS[n, trait] is not None]
 
 
 def assert_same(name: str, actual: np.ndarray, expected: np.ndarray) -> None:
@@ -248,6 +255,7 @@ def _translated(inputs: dict, shift_seed: int, size: float) -> dict:
 @SETTINGS
 @given(problem=problems(), shift_seed=st.integers(0, 2**32 - 1), size=st.sampled_from([0.1, 1.0, 10.0]))
 def test_translation_invariance(name, problem, shift_seed, size):
+    _skip_known_defect(name, "translation_invariant", problem)
     inputs = random_inputs(name, *problem)
     moved = _translated(inputs, shift_seed, size)
     assert_same(name, values(name, moved), values(name, inputs))
@@ -263,8 +271,17 @@ def _scaled(inputs: dict, factor: float) -> dict:
 def test_scale_invariance(name, problem, factor):
     # Multiplying by a power of 2 would be exact in floating point; these factors are not,
     # so the comparison also covers rounding. (The misuse table checks 1e12.)
+    _skip_known_defect(name, "scale_invariant", problem, factor=factor)
     inputs = random_inputs(name, *problem)
     assert_same(name, values(name, _scaled(inputs, factor)), values(name, inputs))
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: LogME's fixed point stops short of the evidence maximum "
+                   "(KNOWN_DEFECTS); remove this mark, and the entry, once it converges")
+def test_logme_scale_invariance_near_unit_scale():
+    # The draw hypothesis found: N = 8 close to D = 6, unit scale, factor 0.37 (about 0.7% apart).
+    inputs = random_inputs("logme", 2385, (6, 2), 6, 1.0)
+    assert_same("logme", values("logme", _scaled(inputs, 0.37)), values("logme", inputs))
 
 
 #: trait -> how to break it on fixed input. Scaling down: the scale-dependent shrinkages

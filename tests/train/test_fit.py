@@ -31,22 +31,22 @@ def task():
 @pytest.mark.parametrize(
     "overrides, match",
     [
-        ({"epochs": 0}, "epochs must be a positive integer"),
-        ({"epochs": 2.5}, "epochs must be an int"),
-        ({"epochs": True}, "epochs must be an int"),
-        ({"batch_size": -1}, "batch_size must be a positive integer"),
-        ({"eval_every": 0}, "eval_every must be a positive integer"),
-        ({"lr": 0.0}, "lr must be > 0"),
-        ({"lr": math.nan}, "lr must be finite"),
-        ({"lr": "0.1"}, "lr must be a number"),
-        ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
-        ({"momentum": -0.1}, r"momentum must be in \[0, 1\)"),
+        ({"epochs": 0}, "epochs must be an integer >= 1; got 0"),
+        ({"epochs": 2.5}, "epochs must be an integer >= 1; got 2.5"),
+        ({"epochs": True}, "epochs must be an integer >= 1; got True"),
+        ({"batch_size": -1}, "batch_size must be an integer >= 1; got -1"),
+        ({"eval_every": 0}, "eval_every must be an integer >= 1; got 0"),
+        ({"lr": 0.0}, "lr must be a positive finite number; got 0.0"),
+        ({"lr": math.nan}, "lr must be a positive finite number; got nan"),
+        ({"lr": "0.1"}, "lr must be a positive finite number; got '0.1'"),
+        ({"momentum": 1.0}, r"momentum must be a finite number in \[0, 1\); got 1.0"),
+        ({"momentum": -0.1}, r"momentum must be a finite number in \[0, 1\); got -0.1"),
         ({"momentum": 0.0}, "nesterov=True requires momentum > 0"),
-        ({"nesterov": 1}, "nesterov must be a bool"),
-        ({"weight_decay": -1e-4}, "weight_decay must be >= 0"),
-        ({"lr_step": 0}, "lr_step must be a positive integer"),
-        ({"lr_gamma": 0.0}, r"lr_gamma must be in \(0, 1\]"),
-        ({"lr_gamma": 1.5}, r"lr_gamma must be in \(0, 1\]"),
+        ({"nesterov": 1}, "nesterov must be a bool; got 1"),
+        ({"weight_decay": -1e-4}, "weight_decay must be a finite number >= 0; got -0.0001"),
+        ({"lr_step": 0}, "lr_step must be an integer >= 1 or None; got 0"),
+        ({"lr_gamma": 0.0}, r"lr_gamma must be a finite number in \(0, 1\]; got 0.0"),
+        ({"lr_gamma": 1.5}, r"lr_gamma must be a finite number in \(0, 1\]; got 1.5"),
         ({"seed": -1}, "seed must be a non-negative integer"),
         ({"device": ""}, "device must be a non-empty string"),
     ],
@@ -292,7 +292,7 @@ def test_evaluate_matches_a_full_batch_reference(task):
     labels = torch.as_tensor(np.array(task.y_test))
     np.testing.assert_allclose(loss, F.cross_entropy(logits, labels).item(), rtol=1e-6)
     assert accuracy == (logits.argmax(1) == labels).double().mean().item()
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got 0"):
         evaluate(model, task, batch_size=0)
 
 

@@ -9,11 +9,12 @@ writers, each 4x4 block counted, so a pixel holds 0..16.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from scipy import ndimage
 
-from transferlab._validation import check_int
+from transferlab._validation import check_int, check_scalar
 from transferlab.data._task import Task
 
 __all__ = ["load_digits"]
@@ -56,11 +57,9 @@ def load_digits(*, test_fraction: float = 0.3, seed: int = 0) -> Task:
     from sklearn.model_selection import train_test_split
 
     seed = check_int(seed, "seed", 0)
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.floating)):
-        raise ValueError(f"test_fraction must be a number in (0, 1); got {test_fraction!r}")
-    test_fraction = float(test_fraction)
-    if not (0.0 < test_fraction < 1.0):
-        raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction}")
+    test_fraction = check_scalar(
+        test_fraction, "test_fraction", numbers.Real, min_val=0, max_val=1, include_boundaries="neither"
+    )
     bunch = _sk_load_digits()
     labels = bunch.target.astype(np.int64)
     n, n_classes = labels.size, int(labels.max()) + 1

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from transferlab._validation import check_int, check_seed
+from transferlab._validation import check_int, check_scalar, check_seed
 from transferlab.data._task import Task
 
 __all__ = ["subset_classes", "relabel", "k_shot", "subsample", "concat_tasks"]
@@ -39,17 +39,8 @@ def _resolve_class(task: Task, item: Any, argument: str) -> int:
             f"{argument} names an unknown class {item!r}; task {task.name!r} has classes "
             f"{list(task.class_names)}{hint}"
         )
-    if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
-        raise ValueError(
-            f"{argument} must hold class indices (int) or class names (str); got {item!r} "
-            f"of type {type(item).__name__}"
-        )
-    if not 0 <= item < task.n_classes:
-        raise ValueError(
-            f"{argument} holds class index {int(item)}, outside 0..{task.n_classes - 1} "
-            f"(task {task.name!r} has {task.n_classes} classes)"
-        )
-    return int(item)
+    name = f"every class in {argument} (task {task.name!r} has {task.n_classes} classes)"
+    return check_scalar(item, name, (numbers.Integral, str), min_val=0, max_val=task.n_classes - 1)
 
 
 def _resolve_classes(task: Task, items: Any, argument: str) -> list[int]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from transferlab._validation import check_int, check_seed
+from transferlab._validation import check_int, check_scalar, check_seed
 from transferlab.data._ops import _check_permutation, _check_task
 from transferlab.data._task import Task
 
@@ -48,12 +48,7 @@ class PairedTasks:
 
 
 def _check_beta(beta: Any) -> float:
-    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, numbers.Real):
-        raise ValueError(f"beta must be a real number in [0, 1]; got {beta!r}")
-    value = float(beta)
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise ValueError(f"beta must lie in [0, 1] (task correlation); got {beta!r}")
-    return value
+    return check_scalar(beta, "beta", numbers.Real, min_val=0, max_val=1)  # the task correlation
 
 
 def _check_bijection(bijection: Any, n_classes: int) -> np.ndarray:

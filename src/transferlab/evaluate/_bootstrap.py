@@ -33,11 +33,8 @@ from transferlab._validation import check_scalar
 
 
 def _check_seed(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or a numpy.random.Generator; got {seed!r}")
-    return np.random.default_rng(int(seed))
+    seed = check_scalar(seed, "seed", (numbers.Integral, np.random.Generator), min_val=0)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _check_values(values, name: str = "values") -> np.ndarray:
@@ -143,8 +140,9 @@ def bootstrap_ci(
     """
     x = _check_values(values)
     n_boot = check_scalar(n_boot, "n_boot", numbers.Integral, min_val=0, include_boundaries="right")
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a number in (0, 1), e.g. 0.95; got {confidence!r}")
+    confidence = check_scalar(
+        confidence, "confidence", numbers.Real, min_val=0, max_val=1, include_boundaries="neither"
+    )
     if not callable(statistic):
         raise ValueError(f"statistic must be callable, e.g. numpy.mean; got {statistic!r}")  # noqa: TRY004 -- house rule
     rng = _check_seed(seed)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
+from transferlab._validation import check_scalar
 from transferlab.evaluate._ranking import (
     _check_not_constant,
     _check_scores_accuracies,
@@ -49,12 +50,7 @@ def _check_accuracies(accuracies) -> np.ndarray:
 
 def _check_int(value, name: str, low: int, high: int) -> int:
     """An integer (not a bool) in ``low..high`` inclusive."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer; got {value!r} of type {type(value).__name__}")  # noqa: TRY004 -- house rule
-    value = int(value)
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be in {low}..{high}; got {value}")
-    return value
+    return check_scalar(value, name, numbers.Integral, min_val=low, max_val=high)
 
 
 def _check_k(k, n: int) -> int:

@@ -7,14 +7,12 @@ import torch
 from torch import nn
 
 from transferlab._progress import progress_bar
-from transferlab._validation import check_images
+from transferlab._validation import check_images, check_int
 from transferlab.models import StagedModel, to_input
 
 
 def _check_batch_size(batch_size: int) -> int:
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    return int(batch_size)
+    return check_int(batch_size, "batch_size")
 
 
 @torch.inference_mode()

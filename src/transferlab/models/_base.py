@@ -9,13 +9,14 @@ criticality perturbs one stage.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from transferlab._validation import check_int
+from transferlab._validation import check_int, check_scalar
 
 #: Input scaling every built-in model expects: ``uint8`` pixels divided by 255.
 PREPROCESSING = {"scale": 1.0 / 255.0, "dtype": "float32"}
@@ -74,9 +75,8 @@ class StagedModel(nn.Module):
         if stage is None:
             return len(names) - 1
         if isinstance(stage, (int, np.integer)) and not isinstance(stage, bool):
-            if not -len(names) <= stage < len(names):
-                raise ValueError(f"stage index {stage} out of range for stages {names}")
-            return int(stage) % len(names)
+            name = f"stage (an index into the stages {names})"
+            return check_scalar(stage, name, numbers.Integral, min_val=-len(names), max_val=len(names) - 1) % len(names)
         if stage not in names:
             raise ValueError(f"unknown stage {stage!r}; stages are {names}")
         return names.index(stage)
@@ -126,9 +126,7 @@ class StagedModel(nn.Module):
         ``n = 0`` unfreezes everything; ``n = len(stage_names)`` leaves only the head
         trainable (a linear probe).
         """
-        names = self.stage_names
-        if not 0 <= n <= len(names):
-            raise ValueError(f"n must be in 0..{len(names)} (the number of stages); got {n}")
+        n = check_scalar(n, "n", numbers.Integral, min_val=0, max_val=len(self.stage_names))  # 0..the number of stages
         for i, module in enumerate(self.stages.values()):
             for p in module.parameters():
                 p.requires_grad_(i >= n)

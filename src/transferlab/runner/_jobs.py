@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import math
+import numbers
 import re
 import time
 import traceback
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from transferlab._progress import progress_bar
+from transferlab._validation import check_scalar
 from transferlab.runner._store import ResultStore, job_key
 
 _FUNC_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -363,9 +364,9 @@ def _check_resources(resources: Any, key: str) -> dict:
             raise ValueError(f"resources of job {key} must have non-empty string names; got {name!r}")
         if name in ("CPU", "GPU"):
             raise ValueError(f"resources of job {key}: write num_{name.lower()}, not {name!r}")
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount) or amount < 0:
-            raise ValueError(f"resources of job {key}: {name} must be a non-negative number; got {amount!r}")
-        clean[name] = amount
+        # an int stays an int, a float a float: the amounts are handed to Ray as given
+        what = f"resources of job {key}: {name}"
+        clean[name] = check_scalar(amount, what, (numbers.Integral, numbers.Real), min_val=0)
     return clean
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from transferlab._validation import check_features_labels
+from transferlab._validation import check_features_labels, check_scalar
 from transferlab.scores._linalg import _centre, _class_sums
 from transferlab.scores._registry import register_score
 
@@ -73,9 +73,7 @@ def _gram_label_correlation(X: np.ndarray, y: np.ndarray, n_classes: int, *, cen
 
 
 def _check_center(center) -> bool:
-    if not isinstance(center, (bool, np.bool_)):
-        raise ValueError(f"center must be True or False; got {center!r}")  # noqa: TRY004 -- house rule
-    return bool(center)
+    return check_scalar(center, "center", bool)
 
 
 @register_score(

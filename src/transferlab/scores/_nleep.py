@@ -39,11 +39,10 @@ def _n_components_for(variances: np.ndarray, fraction: float) -> int:
 
 
 def _check_options(variance, components_per_class, seed) -> tuple[float, int, int]:
-    if isinstance(variance, (bool, np.bool_)) or not isinstance(variance, numbers.Real) or not 0.0 < variance <= 1.0:
-        raise ValueError(f"variance must be a fraction in (0, 1]; got {variance!r}")
+    variance = check_scalar(variance, "variance", numbers.Real, min_val=0, max_val=1, include_boundaries="right")
     components_per_class = check_int(components_per_class, "components_per_class")
     seed = check_scalar(seed, "seed", numbers.Integral, min_val=0, max_val=2**32, include_boundaries="left")
-    return float(variance), components_per_class, seed
+    return variance, components_per_class, seed
 
 
 def _reduced_features(X: np.ndarray, variance: float) -> np.ndarray:

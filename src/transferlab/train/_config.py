@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-_INT_FIELDS = ("epochs", "batch_size", "seed", "eval_every")
-_FLOAT_FIELDS = ("lr", "momentum", "weight_decay", "lr_gamma")
+from transferlab._validation import check_int, check_nonnegative, check_scalar, check_seed
 
 
 @dataclass(frozen=True)
@@ -80,32 +76,23 @@ class TrainConfig:
     eval_every: int = 1
 
     def __post_init__(self) -> None:
-        for name in _INT_FIELDS:
-            object.__setattr__(self, name, _check_int(name, getattr(self, name)))
-        for name in _FLOAT_FIELDS:
-            object.__setattr__(self, name, _check_float(name, getattr(self, name)))
-        if not isinstance(self.nesterov, (bool, np.bool_)):
-            raise ValueError(f"nesterov must be a bool; got {self.nesterov!r} ({type(self.nesterov).__name__})")
-        object.__setattr__(self, "nesterov", bool(self.nesterov))
-        if self.lr_step is not None:
-            object.__setattr__(self, "lr_step", _check_int("lr_step", self.lr_step))
+        for name in ("epochs", "batch_size", "eval_every"):
+            object.__setattr__(self, name, check_int(getattr(self, name), name))
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        real = numbers.Real
+        object.__setattr__(self, "lr", check_scalar(self.lr, "lr", real, min_val=0, include_boundaries="neither"))
+        momentum = check_scalar(self.momentum, "momentum", real, min_val=0, max_val=1, include_boundaries="left")
+        object.__setattr__(self, "momentum", momentum)
+        object.__setattr__(self, "weight_decay", check_nonnegative(self.weight_decay, "weight_decay"))
+        lr_gamma = check_scalar(self.lr_gamma, "lr_gamma", real, min_val=0, max_val=1, include_boundaries="right")
+        object.__setattr__(self, "lr_gamma", lr_gamma)
+        object.__setattr__(self, "nesterov", check_scalar(self.nesterov, "nesterov", bool))
+        lr_step = check_scalar(self.lr_step, "lr_step", (numbers.Integral, type(None)), min_val=1)
+        object.__setattr__(self, "lr_step", lr_step)
         if not isinstance(self.device, str) or not self.device:
             raise ValueError(f"device must be a non-empty string such as 'cpu' or 'cuda'; got {self.device!r}")
-        for name in ("epochs", "batch_size", "eval_every") + (("lr_step",) if self.lr_step is not None else ()):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {self.seed}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0; got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1); got {self.momentum}")
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True requires momentum > 0; got momentum=0.0 (set nesterov=False)")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay}")
-        if not 0 < self.lr_gamma <= 1:
-            raise ValueError(f"lr_gamma must be in (0, 1]; got {self.lr_gamma}")
 
     # -- schedule ----------------------------------------------------------------------
     def milestones(self) -> tuple[int, ...]:
@@ -146,18 +133,3 @@ def _check_keys(values: Mapping[str, Any]) -> None:
             close = difflib.get_close_matches(str(key), known, n=1)
             hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
         raise ValueError(f"unknown TrainConfig keys: {', '.join(hints)}; valid keys are {list(known)}")
-
-
-def _check_int(name: str, value: Any) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an int; got {value!r} ({type(value).__name__})")
-    return int(value)
-
-
-def _check_float(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value}")
-    return value

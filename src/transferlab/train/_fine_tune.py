@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from transferlab._validation import check_scalar
 from transferlab.data import Task
 from transferlab.models import StagedModel
 from transferlab.train._config import TrainConfig
@@ -70,13 +72,9 @@ class FineTuneResult:
 def _check_lrs(lrs: Any) -> tuple[float, ...]:
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or len(lrs) == 0:
         raise ValueError(f"lrs must be a non-empty sequence of learning rates; got {lrs!r}")
-    values = []
-    for lr in lrs:
-        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
-            raise ValueError(f"lrs must hold numbers; got {lr!r} ({type(lr).__name__})")
-        if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lrs must be finite and > 0; got {lr}")
-        values.append(float(lr))
+    values = [
+        check_scalar(lr, f"lrs[{i}]", numbers.Real, min_val=0, include_boundaries="neither") for i, lr in enumerate(lrs)
+    ]
     if len(set(values)) != len(values):
         raise ValueError(f"lrs must not repeat a value; got {values}")
     return tuple(values)
@@ -213,16 +211,15 @@ def fine_tune(
         raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
     grid = _check_lrs(lrs)
     n_stages = len(model.stage_names)
-    if isinstance(freeze, bool) or not isinstance(freeze, (int, np.integer)) or not 0 <= freeze <= n_stages:
-        raise ValueError(f"freeze must be an int in 0..{n_stages} (the number of stages); got {freeze!r}")
+    freeze = check_scalar(freeze, "freeze", numbers.Integral, min_val=0, max_val=n_stages)  # 0..the number of stages
+    head_seed = check_scalar(head_seed, "head_seed", (numbers.Integral, type(None)), min_val=0)
     if head_seed is None:
         head_seed = config.seed
-    elif isinstance(head_seed, bool) or not isinstance(head_seed, (int, np.integer)) or head_seed < 0:
-        raise ValueError(f"head_seed must be a non-negative int or None; got {head_seed!r}")
     if select not in _SELECT_RULES:
         raise ValueError(f"select must be one of {_SELECT_RULES}; got {select!r}")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number in [0, 1); got {val_fraction!r}")
+    val_fraction = check_scalar(
+        val_fraction, "val_fraction", numbers.Real, min_val=0, max_val=1, include_boundaries="left"
+    )
     if select == "val" and val_fraction == 0:
         raise ValueError("select='val' needs a validation split; got val_fraction=0 (use val_fraction > 0)")
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from transferlab._validation import check_int
 from transferlab.data import Task
 from transferlab.models import save_checkpoint, to_input
 from transferlab.train._config import TrainConfig
@@ -151,9 +152,7 @@ def _check_model(model: Any) -> nn.Module:
 
 
 def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    return int(batch_size)
+    return check_int(batch_size, "batch_size")
 
 
 def _check_checkpoints(epochs: Iterable[int], directory: Any, metadata: Any, n_epochs: int) -> tuple[int, ...]:
