@@ -23,15 +23,8 @@ import tracemalloc
 
 import numpy as np
 
+from transferlab._linalg import gram  # x x' without OpenBLAS 0.3.31's crashing SYRK at N = 20000
 from transferlab.analysis import cka, minibatch_cka
-
-
-def _gram(x: np.ndarray, rows: int = 4096) -> np.ndarray:
-    """``x x'`` by blocks of rows: OpenBLAS 0.3.31's single SYRK call segfaults at N = 20000."""
-    out = np.empty((x.shape[0], x.shape[0]))
-    for lo in range(0, x.shape[0], rows):
-        out[lo : lo + rows] = x[lo : lo + rows] @ x.T
-    return out
 
 
 def gram_space_linear_cka(x: np.ndarray, y: np.ndarray, debiased: bool = False) -> float:
@@ -39,9 +32,9 @@ def gram_space_linear_cka(x: np.ndarray, y: np.ndarray, debiased: bool = False) 
     from transferlab.analysis._cka import _centre_gram
 
     if debiased:
-        k, l = _centre_gram(_gram(x), True), _centre_gram(_gram(y), True)
+        k, l = _centre_gram(gram(x), True), _centre_gram(gram(y), True)
     else:
-        k, l = _gram(x), _gram(y)
+        k, l = gram(x), gram(y)
         for g in (k, l):  # H G H, in place
             g -= g.mean(axis=0, keepdims=True)
             g -= g.mean(axis=1, keepdims=True)

@@ -39,6 +39,7 @@ import tracemalloc
 
 import numpy as np
 
+from transferlab._linalg import gram
 from transferlab.scores._registry import available, spec
 
 #: Scores whose method builds N x N matrices: run on at most --cap samples per class.
@@ -101,7 +102,7 @@ def _class_data(rng, n: int, d: int, c: int, *, strength: float = 1.0):
 def _naive_lfc(features: np.ndarray, labels: np.ndarray) -> float:
     """Pearson correlation of the entries of K = Fc Fc^T and Y (+1 same class, -1 otherwise), N x N."""
     F = features - features.mean(axis=0)
-    K = F @ F.T
+    K = gram(F)  # F F^T without OpenBLAS 0.3.31's SYRK, which crashes here with two threads
     Y = np.where(labels[:, None] == labels[None, :], 1.0, -1.0)
     K -= K.mean()
     Y -= Y.mean()
@@ -138,7 +139,7 @@ def _naive_logme(features: np.ndarray, labels: np.ndarray, *, max_iter: int = 10
     """
     F = np.asarray(features, dtype=np.float64)
     n, d = F.shape
-    s, V = np.linalg.eigh(F.T @ F)
+    s, V = np.linalg.eigh(gram(F.T))
     s = np.clip(s, 0.0, None)
     evidences = []
     for k in np.unique(labels):

@@ -216,6 +216,7 @@ def test_study_command_hands_its_options_to_the_runner(monkeypatch, tmp_path):
                                files={"report": tmp_path / "report.md"}, out_dir=tmp_path)
 
     monkeypatch.setattr("transferlab.studies.run_correlation", fake_run)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # --device cuda is checked before the runner
     presets = tmp_path / "p.toml"
     result = runner.invoke(app, ["study", "correlation", "--preset", "mine", "--presets", str(presets), "--out",
                                  str(tmp_path / "o"), "--executor", "process", "--workers", "3", "--device",
@@ -240,3 +241,150 @@ def test_study_bad_input_exits_2(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- names print as they are (no markup)
+
+
+def _images_with_a_bracketed_bad_file(root):
+    import numpy as np
+    from PIL import Image
+
+    for c in ("ant", "bee"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), 40 * i + (c == "bee") * 100, dtype=np.uint8)).save(root / c / f"{i}.png")
+    (root / "bee" / "x[bold]y.png").write_bytes(b"not an image")
+
+
+def test_an_unreadable_image_with_brackets_is_named_literally(tmp_path):
+    from transferlab.models import ConvNet, save_checkpoint
+
+    _images_with_a_bracketed_bad_file(tmp_path / "data")
+    model = save_checkpoint(tmp_path / "m.safetensors", ConvNet(widths=(4, 8), num_classes=3, in_channels=3))
+    argv = ["rank", "--models", f"file:{model}", "--data", str(tmp_path / "data"), "--scores", "logme",
+            "--out", str(tmp_path / "o"), "-q"]
+    refused = runner.invoke(app, argv)
+    assert refused.exit_code == 2 and "x[bold]y.png" in refused.output, refused.output
+    skipped = runner.invoke(app, [*argv, "--skip-bad"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "skipped 1 unreadable image(s): " in skipped.output and "x[bold]y.png" in skipped.output
+
+
+def test_a_data_name_with_brackets_prints_literally_in_the_table_and_paths(tmp_path):
+    import numpy as np
+
+    data = tmp_path / "x[bold]y.npz"
+    np.savez(data, features=np.random.default_rng(0).normal(size=(20, 3)), labels=np.arange(20) % 2)
+    out = tmp_path / "o[/x]"
+    result = runner.invoke(app, ["rank", "--models", "", "--data", str(data), "--scores", "logme", "--out", str(out),
+                                 "-q"])
+    assert result.exit_code == 0, result.output
+    assert "models ranked for x[bold]y (sorted by logme)" in result.output
+    assert "│ x[bold]y " in result.output  # the model column of the table
+    assert f"wrote {out / 'ranking.csv'}, {out / 'ranking.json'}" in result.output.replace("\n", "")
+
+
+def test_a_missing_extra_keeps_its_brackets(tmp_path, monkeypatch):
+    import sys as _sys
+
+    monkeypatch.setitem(_sys.modules, "timm", None)  # import timm raises ImportError
+    _images_with_a_bracketed_bad_file(tmp_path / "data")
+    result = runner.invoke(app, ["rank", "--models", "timm:resnet18", "--data", str(tmp_path / "data"), "--skip-bad",
+                                 "-q"])
+    assert result.exit_code == 2, result.output
+    assert "pip install 'transferlab[timm]'" in result.output
+
+
+# --------------------------------------------------------------------------- OSError: one line naming the cause
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("ENOSPC", "no space left on device while writing /w/f.csv; free some space or write elsewhere and run again"),
+        ("EROFS", "read-only file system: cannot write /w/f.csv"),
+        ("EACCES", "permission denied on /w/f.csv"),
+        ("ENOTDIR", "/w/f.csv: a part of this path is a file, not a folder"),
+        ("EISDIR", "/w/f.csv is a folder, not a file"),
+        ("EEXIST", "/w/f.csv already exists"),
+        ("ENOENT", "no such file or folder: /w/f.csv"),
+        ("EIO", "Input/output error: /w/f.csv"),
+    ],
+)
+def test_os_errors_are_told_by_their_errno(code, expected):
+    import errno
+    import os
+
+    from transferlab.cli import _describe_os_error
+
+    number = getattr(errno, code)
+    assert _describe_os_error(OSError(number, os.strerror(number), "/w/f.csv")) == expected
+
+
+def test_an_os_error_under_the_home_names_the_home(transferlab_home):
+    import errno
+
+    from transferlab.cli import _describe_os_error
+
+    path = transferlab_home / "zoo" / "m.safetensors"
+    assert _describe_os_error(PermissionError(errno.EACCES, "Permission denied", str(path))) == (
+        f"permission denied on {path} (under TRANSFERLAB_HOME={transferlab_home}: "
+        "point TRANSFERLAB_HOME at a writable folder)"
+    )
+    assert _describe_os_error(OSError(errno.ENOSPC, "No space left on device", str(path))) == (
+        f"no space left on device while writing {path}; point TRANSFERLAB_HOME at another disk and run again"
+    )
+
+
+def test_an_os_error_with_its_own_message_is_kept():
+    from transferlab.cli import _describe_os_error
+
+    message = "no zoo checkpoint at /z; build it"
+    assert _describe_os_error(FileNotFoundError(message)) == message
+
+
+def test_a_programming_error_keeps_its_traceback(monkeypatch):
+    def broken(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr("transferlab.zoo.zoo_members", broken)
+    result = runner.invoke(app, ["zoo", "list", "builtin", "--preset", "tiny"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, TypeError)
+
+
+# --------------------------------------------------------------------------- a read-only home serves a cached run
+
+
+def _snapshot(root):
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+def test_a_fully_cached_rank_needs_no_write_under_the_home(demo_run, tmp_path, transferlab_home, monkeypatch):
+    import errno
+    import os
+    from pathlib import Path
+
+    from transferlab import _atomic
+
+    argv = ["rank", "--target", "glyphs:greek", "--preset", "tiny", "--per-class", "5", "--scores", "logme,leep", "-q"]
+    first = runner.invoke(app, [*argv, "--out", str(tmp_path / "first")])
+    assert first.exit_code == 0, first.output
+    before = _snapshot(transferlab_home)
+
+    home = str(transferlab_home)
+
+    def refuse(path):  # what a read-only TRANSFERLAB_HOME answers
+        if str(path).startswith(home):
+            raise PermissionError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    atomic_path, mkdir, open_ = _atomic.atomic_path, Path.mkdir, Path.open
+    monkeypatch.setattr(_atomic, "atomic_path", lambda path: refuse(path) or atomic_path(path))
+    monkeypatch.setattr(Path, "mkdir", lambda self, *a, **k: refuse(self) or mkdir(self, *a, **k))
+    monkeypatch.setattr(Path, "open", lambda self, mode="r", *a, **k: (
+        refuse(self) if any(c in mode for c in "wax+") else None) or open_(self, mode, *a, **k))
+    again = runner.invoke(app, [*argv, "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    assert _snapshot(transferlab_home) == before
+    assert (tmp_path / "again" / "ranking.csv").read_text() == (tmp_path / "first" / "ranking.csv").read_text()

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,6 +26,8 @@ def progress_bar(description: str, total: int, *, enabled: bool = True) -> Itera
     """Yield ``advance(n, **fields)``; shows a transient Rich bar when ``enabled``.
 
     Updates are throttled so that a bar around a tight loop costs (almost) nothing.
+    The description and the fields are shown as they are: a model name or a
+    path with square brackets is never read as Rich markup.
     """
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:  # bars only where a person watches
@@ -41,7 +44,7 @@ def progress_bar(description: str, total: int, *, enabled: bool = True) -> Itera
         transient=True,
         auto_refresh=False,
     )
-    task = progress.add_task(description, total=total, info="")
+    task = progress.add_task(escape(description), total=total, info="")
     pending = 0
     last = 0.0
 
@@ -62,4 +65,4 @@ def progress_bar(description: str, total: int, *, enabled: bool = True) -> Itera
 
 
 def _format(fields: dict) -> str:
-    return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+    return escape("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()))

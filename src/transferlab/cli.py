@@ -17,6 +17,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -40,17 +41,115 @@ def _console(*, stderr: bool = False, quiet: bool = False) -> Console:
 
 
 def _user_errors(fn):
-    """Turn the library's input errors into a one-line message and exit code 2."""
+    """Turn the library's input errors, and the machine's refusals, into one line and exit code 2.
+
+    A ``ValueError`` is a bad input; an ``OSError`` (a file that is a folder, a
+    read-only or full disk, a missing file) is the machine refusing, told in
+    one line naming the path and the errno's cause. Any other exception is a
+    bug and keeps its traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            _check_home()
             return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError) as exc:
-            _console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
+        except ValueError as exc:
+            _print_error(str(exc))
+        except OSError as exc:
+            _print_error(_describe_os_error(exc))
+        raise typer.Exit(code=2)
 
     return wrapper
+
+
+def _print_error(message: str) -> None:
+    # Every message is escaped: a name or path in it may hold square brackets.
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _under_home(path) -> bool:
+    from transferlab._paths import home
+
+    try:
+        Path(path).resolve().relative_to(home().resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """One line for an ``OSError``: what the machine refused, on which path, and the fix."""
+    import errno
+    import os
+
+    from transferlab._paths import home
+
+    if exc.errno is None:  # raised by the library with its own message
+        return str(exc)
+    path = exc.filename if exc.filename is not None else exc.filename2
+    at = f" {os.fsdecode(path)}" if path is not None else ""
+    in_home = path is not None and _under_home(path)
+    writable = (f" (under TRANSFERLAB_HOME={home()}: point TRANSFERLAB_HOME at a writable folder)" if in_home
+                else "")
+    code = exc.errno
+    if code == errno.ENOSPC:
+        fix = "point TRANSFERLAB_HOME at another disk" if in_home else "free some space or write elsewhere"
+        return f"no space left on device while writing{at}; {fix} and run again"
+    if code == getattr(errno, "EDQUOT", None):
+        return f"disk quota exceeded while writing{at}; free some space or write elsewhere and run again"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"permission denied on{at}{writable}"
+    if code == errno.EROFS:
+        return f"read-only file system: cannot write{at}{writable}"
+    if code == errno.ENOTDIR:
+        return f"{at.strip() or 'a path'}: a part of this path is a file, not a folder{writable}"
+    if code == errno.EISDIR:
+        return f"{at.strip() or 'a path'} is a folder, not a file"
+    if code == errno.EEXIST:
+        if path is not None and os.path.lexists(path) and not os.path.isdir(path):
+            return f"{at.strip()} is a file where a folder is expected{writable}"
+        return f"{at.strip() or 'a path'} already exists"
+    if code == errno.ENOENT:
+        return f"no such file or folder:{at}" if at else str(exc)
+    reason = exc.strerror or os.strerror(code)
+    return f"{reason}:{at}" if at else f"{reason} (errno {code})"
+
+
+def _check_home() -> None:
+    """Refuse a ``TRANSFERLAB_HOME`` that is (or lies inside) a file before any work."""
+    from transferlab._paths import home
+
+    root = home()
+    for folder in (root, *root.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is a file" if folder == root else f"lies inside {folder}, which is a file"
+                raise ValueError(f"TRANSFERLAB_HOME={root} {where}, not a folder; "
+                                 "point TRANSFERLAB_HOME at a folder (or unset it for ~/.cache/transferlab)")
+            return
+
+
+def _check_output(path: Optional[Path], flag: str, *, folder: bool) -> None:
+    """Refuse an output path of the wrong kind before any work (a file for a folder, or the reverse)."""
+    if path is None:
+        return
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is a file, not a folder; give a folder (it is created if missing)")
+    if not folder and path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder, not a file; give a file path such as {path / 'ranking.csv'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {path} cannot be created: {parent} is a file, not a folder")
+            return
+
+
+def _check_device(device: str, *, here: bool = True) -> None:
+    from transferlab.models import check_device
+
+    check_device(device, here=here, fix="--device cpu")
 
 
 def _split_names(value: str) -> tuple[str, ...]:
@@ -63,13 +162,18 @@ def _fmt(value) -> str:
     return "-" if value is None else str(value)
 
 
+def _cell(value) -> str:
+    """A table cell: the value as text, escaped (names and paths may hold square brackets)."""
+    return escape(_fmt(value))
+
+
 def _print_rows(title: str, rows, columns) -> None:
-    table = Table(title=title, header_style="bold")
+    table = Table(title=escape(title), header_style="bold")
     table.add_column("#", justify="right")
     for name in columns:
-        table.add_column(name, justify="left" if name in ("model", "arch", "source") else "right")
+        table.add_column(escape(name), justify="left" if name in ("model", "arch", "source") else "right")
     for i, row in enumerate(rows, 1):
-        table.add_row(str(i), *(_fmt(row[c]) for c in columns))
+        table.add_row(str(i), *(_cell(row[c]) for c in columns))
     _console().print(table)
 
 
@@ -98,7 +202,7 @@ def _ci(row: dict, metric: str, *, signed: bool = True) -> str:
     if est is None:
         return "n/a"
     spec = "+.3f" if signed else ".2f"
-    return f"{est:{spec}} [{row[metric + '_low']:{spec}}, {row[metric + '_high']:{spec}}]"
+    return escape(f"{est:{spec}} [{row[metric + '_low']:{spec}}, {row[metric + '_high']:{spec}}]")
 
 
 def _show_demo(result) -> None:
@@ -106,57 +210,61 @@ def _show_demo(result) -> None:
     columns = ["model", "arch", "source", "source_accuracy", *result.ranking.scores, "fine_tuned_accuracy"]
     _print_rows(f"Zoo ranked for {result.target} (sorted by {result.ranking.scores[0]})", result.rows, columns)
     best = max(result.rows, key=lambda r: r["fine_tuned_accuracy"])
-    out.print(f"best model after fine-tuning: [bold]{best['model']}[/] ({best['fine_tuned_accuracy']:.4f})")
+    out.print(f"best model after fine-tuning: [bold]{escape(best['model'])}[/] ({best['fine_tuned_accuracy']:.4f})")
     for score in result.ranking.scores:
         tau = result.taus[score]
         tau_text = "undefined (constant scores or accuracies)" if tau is None else f"{tau:+.3f}"
         out.print(
-            f"{score:>6}: weighted Kendall tau = {tau_text}, "
+            f"{escape(f'{score:>6}')}: weighted Kendall tau = {tau_text}, "
             f"trials to the best model = {result.trials[score]} of {len(result.rows)}"
         )
-    out.print(f"wrote {result.csv_path} and {result.figure_path}")
+    out.print(f"wrote {escape(str(result.csv_path))} and {escape(str(result.figure_path))}")
 
 
 def _show_selection(result) -> None:
     out = _console()
     rows = [r for r in result.summary if r["truth"] == "best"]
     for regime in result.config.regimes:
-        table = Table(title=f"selection benchmark ({result.config.preset}), {regime}: means over targets [95% CI]",
-                      header_style="bold")
+        title = f"selection benchmark ({result.config.preset}), {regime}: means over targets [95% CI]"
+        table = Table(title=escape(title), header_style="bold")
         for column in ("score", "weighted tau", "top-1 gain", "top-3 gain", "trials to best"):
             table.add_column(column, justify="left" if column == "score" else "right", no_wrap=True)
         regime_rows = sorted((r for r in rows if r["regime"] == regime),
                              key=lambda r: -(r.get("weighted_kendall") if r.get("weighted_kendall") is not None else -9))
         for r in regime_rows:
-            table.add_row(r["score"], _ci(r, "weighted_kendall"), _ci(r, "top1_gain"), _ci(r, "top3_gain"),
+            table.add_row(escape(r["score"]), _ci(r, "weighted_kendall"), _ci(r, "top1_gain"), _ci(r, "top3_gain"),
                           _ci(r, "trials_to_best", signed=False))
         out.print(table)
-    out.print(f"wrote {result.files['this report']} and {len(result.files) - 1} tables and figures in {result.out_dir}")
+    out.print(f"wrote {escape(str(result.files['this report']))} and {len(result.files) - 1} tables and figures in "
+              f"{escape(str(result.out_dir))}")
 
 
 def _show_claims(title: str):
     """A printer of a result's claims under ``title`` (formatted with ``preset``)."""
 
     def show(result) -> None:
-        table = Table(title=title.format(preset=result.config.preset), header_style="bold")
+        table = Table(title=escape(title.format(preset=result.config.preset)), header_style="bold")
         for column in ("claim", "setting", "supported", "numbers"):
             table.add_column(column, overflow="fold")
         for c in result.claims:
-            table.add_row(c["claim"], c["setting"], "yes" if c["supported"] else "[red]no[/]", c["numbers"])
+            table.add_row(escape(c["claim"]), escape(c["setting"]), "yes" if c["supported"] else "[red]no[/]",
+                          escape(c["numbers"]))
         out = _console()
         out.print(table)
-        out.print(f"wrote {result.files['report']} and {len(result.files) - 1} tables and figures in {result.out_dir}")
+        out.print(f"wrote {escape(str(result.files['report']))} and {len(result.files) - 1} tables and figures in "
+                  f"{escape(str(result.out_dir))}")
 
     return show
 
 
 def _show_bound(result) -> None:
-    table = Table(title=f"transfer bound ({result.config.preset}): across {len(result.pairs)} pairs [95% CI]",
+    table = Table(title=escape(f"transfer bound ({result.config.preset}): across {len(result.pairs)} pairs [95% CI]"),
                   header_style="bold")
     for column in ("measure", "of", "estimate"):
         table.add_column(column, justify="right" if column == "estimate" else "left")
     for r in result.summary:
-        table.add_row(r["measure"], r["of"], f"{r['estimate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]")
+        table.add_row(escape(r["measure"]), escape(r["of"]),
+                      escape(f"{r['estimate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"))
     _console().print(table)
     _show_claims("transfer bound ({preset}): the paper's claims")(result)
 
@@ -202,6 +310,9 @@ def _study_command(entry: _StudyCommand) -> Callable:
     """The Typer callback of ``entry``: its options from _STUDY_OPTIONS, its runner called with them."""
 
     def command(**options) -> None:
+        _check_output(options.get("out_dir"), "--out", folder=True)
+        if "device" in options:  # a Ray cluster may have the GPU this machine lacks
+            _check_device(options["device"], here=options.get("executor", "inprocess") != "ray")
         module, _, name = entry.runner.partition(":")
         run = getattr(importlib.import_module(module), name)
         quiet = options.pop("quiet")
@@ -243,7 +354,10 @@ def rank(
         help="Comma-separated score names, per-model or pool-level (ncti, etran) "
         "[default: every per-model score the inputs allow].",
     ),
-    per_class: int = typer.Option(100, help="Zoo ranking: score on at most this many target samples per class."),
+    per_class: Optional[int] = typer.Option(
+        None, help="Zoo ranking: score on at most this many target samples per class [default: the target spec's "
+        "n_train_per_class, else 100]."
+    ),
     shots: Optional[int] = typer.Option(None, help="--data: score on this many training images per class (seeded)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="--data: leave unreadable images out instead of stopping."),
     source_per_class: int = typer.Option(100, help="At most this many source images per class for source features."),
@@ -256,6 +370,9 @@ def rank(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Rank a zoo for a target task (--target), or your models for your data (--models, --data); no fine-tuning."""
+    _check_output(out_dir, "--out", folder=True)
+    _check_output(csv_path, "--csv", folder=False)
+    _check_device(device)
     if (models is None) != (data is None):
         raise ValueError("--models and --data go together (or use --target for a zoo ranking)")
     if models is not None:
@@ -264,27 +381,50 @@ def rank(
         return _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet)
     if target is None:
         raise ValueError("give --target (a zoo ranking) or --models and --data (your own models and data)")
-    import numbers
-
-    from transferlab._validation import check_scalar
     from transferlab.data import load_sized
     from transferlab.rank import rank_zoo, split_score_names
     from transferlab.zoo import build_zoo
 
     per_model, pooled = split_score_names(None if scores is None else _split_names(scores))
-    check_scalar(per_class, "--per-class", numbers.Integral, min_val=2)  # scores need two samples per class
+    per_class = _target_per_class(target, per_class)
     built = build_zoo(zoo, preset, device=device, progress=not quiet, console=_console(stderr=True, quiet=quiet))
     task = load_sized(target, train_per_class=per_class)
     ranking = rank_zoo(
         built, task, (*per_model, *pooled), device=device, progress=not quiet,
         source_per_class=source_per_class, seed=seed,
     )
+    out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(target)}"
+    written = _write_ranking(ranking, out_dir, csv_path, extra={"zoo": built.recipe.name, "preset": preset,
+                                                                  "target_spec": target, "per_class": per_class,
+                                                                  "seed": seed})
     _print_wide_rows(f"{built.recipe.name} zoo ranked for {task.name} (sorted by {ranking.columns[0]})",
                      ranking.rows, ["model", "arch", "source", "source_accuracy"], list(ranking.columns))
-    out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(target)}"
-    written = _write_ranking(ranking, out_dir, extra={"zoo": built.recipe.name, "preset": preset,
-                                                        "target_spec": target, "per_class": per_class, "seed": seed})
-    _finish_ranking(ranking, written, csv_path)
+    _print_written(written)
+
+
+def _target_per_class(target: str, per_class: int | None) -> int:
+    """How many target train images per class a zoo ranking scores: ``--per-class``, the spec's, or 100.
+
+    Checks the spec (before the zoo is built) and that ``--per-class`` and the spec's
+    ``n_train_per_class`` agree when both are given.
+    """
+    import numbers
+
+    from transferlab._validation import check_scalar
+    from transferlab.data import parse_spec
+
+    in_spec = parse_spec(target)[2].get("n_train_per_class")
+    if per_class is not None:
+        per_class = check_scalar(per_class, "--per-class", numbers.Integral, min_val=2)
+        if in_spec is not None and in_spec != per_class:
+            raise ValueError(
+                f"--per-class {per_class} conflicts with n_train_per_class={in_spec} in --target {target!r}; "
+                f"give the size once: drop --per-class, or drop n_train_per_class from the spec"
+            )
+        return per_class
+    if in_spec is not None:  # scores need two samples per class
+        return check_scalar(in_spec, f"n_train_per_class in --target {target!r}", numbers.Integral, min_val=2)
+    return 100
 
 
 def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet) -> None:
@@ -302,25 +442,21 @@ def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, c
         images = load_data(data, seed=seed, strict=not skip_bad)
     if images.skipped:
         shown = ", ".join(images.skipped[:5]) + (" ..." if len(images.skipped) > 5 else "")
-        _console(stderr=True).print(f"[yellow]skipped {len(images.skipped)} unreadable image(s):[/] {shown}",
+        _console(stderr=True).print(f"[yellow]skipped {len(images.skipped)} unreadable image(s):[/] {escape(shown)}",
                                     highlight=False, soft_wrap=True)
     ranking = rank_models(specs, images, None if scores is None else _split_names(scores), shots=shots,
                           seed=seed, device=device, progress=not quiet)
+    out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(Path(data).stem)}"
+    written = _write_ranking(ranking, out_dir, csv_path, extra={"models": _split_names(models), "data": str(data),
+                                                                  "shots": shots, "seed": seed})
     _print_wide_rows(f"models ranked for {ranking.target} (sorted by {ranking.columns[0]})", ranking.rows,
                      [c for c in ("model", "has_head", "input_size", "feature_dim") if c in ranking.rows[0]],
                      list(ranking.columns))
-    out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(Path(data).stem)}"
-    written = _write_ranking(ranking, out_dir, extra={"models": _split_names(models), "data": str(data),
-                                                        "shots": shots, "seed": seed})
-    _finish_ranking(ranking, written, csv_path)
+    _print_written(written)
 
 
-def _finish_ranking(ranking, written: list, csv_path) -> None:
-    if csv_path is not None:
-        from transferlab.report import write_csv
-
-        written.append(write_csv(csv_path, list(ranking.rows)))
-    _console().print("wrote " + ", ".join(str(p) for p in written), highlight=False, soft_wrap=True)
+def _print_written(written: list) -> None:
+    _console().print("wrote " + escape(", ".join(str(p) for p in written)), highlight=False, soft_wrap=True)
 
 
 def _print_wide_rows(title: str, rows, info: list[str], scores: list[str]) -> None:
@@ -346,12 +482,13 @@ def _print_wide_rows(title: str, rows, info: list[str], scores: list[str]) -> No
     chunks.append(current)
     for i, chunk in enumerate(chunks):
         columns = (info if i == 0 else ["model"]) + chunk
-        table = Table(title=title if i == 0 else None, header_style="bold")
+        table = Table(title=escape(title) if i == 0 else None, header_style="bold")
         table.add_column("#", justify="right", no_wrap=True)
         for name in columns:
-            table.add_column(name, justify="left" if name in ("model", "arch", "source") else "right", no_wrap=True)
+            table.add_column(escape(name), justify="left" if name in ("model", "arch", "source") else "right",
+                             no_wrap=True)
         for rank, row in enumerate(rows, 1):
-            table.add_row(str(rank), *(_fmt(row[c]) for c in columns))
+            table.add_row(str(rank), *(_cell(row[c]) for c in columns))
         console.print(table)
 
 
@@ -362,8 +499,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-") or "target"
 
 
-def _write_ranking(ranking, out_dir: Path, *, extra: dict) -> list[Path]:
-    """Write ``ranking.csv`` and ``ranking.json`` (with the run's settings) into ``out_dir``."""
+def _write_ranking(ranking, out_dir: Path, csv_path: Optional[Path], *, extra: dict) -> list[Path]:
+    """Write ``ranking.csv`` and ``ranking.json`` (with the run's settings) into ``out_dir``, and ``csv_path``.
+
+    The ranking is printed only once it is on disk: a write that fails (a full
+    disk, a path that is a file) is the command's one line of output.
+    """
     import json
 
     from transferlab._atomic import atomic_write_bytes
@@ -374,7 +515,10 @@ def _write_ranking(ranking, out_dir: Path, *, extra: dict) -> list[Path]:
     csv_file = write_csv(out_dir / "ranking.csv", list(ranking.rows))
     payload = {**extra, **ranking.to_dict()}
     json_file = atomic_write_bytes(out_dir / "ranking.json", (json.dumps(payload, indent=2) + "\n").encode())
-    return [Path(csv_file), Path(json_file)]
+    written = [Path(csv_file), Path(json_file)]
+    if csv_path is not None:
+        written.append(Path(write_csv(csv_path, list(ranking.rows))))
+    return written
 
 
 @data_app.command("list")
@@ -388,11 +532,11 @@ def data_list() -> None:
         table.add_column(column)
     for info in list_sources():
         table.add_row(
-            info.name,
-            ", ".join(info.variants) or "-",
+            escape(info.name),
+            escape(", ".join(info.variants) or "-"),
             "[green]yes[/]" if info.available else "[red]no[/]",
-            info.location,
-            info.description,
+            escape(str(info.location)),
+            escape(info.description),
         )
     _console().print(table)
 
@@ -409,7 +553,7 @@ def data_download(
     if source != "fashion":
         raise ValueError(f"only 'fashion' is downloaded; the other sources are built in or generated (got {source!r})")
     folder = download_fashion(force=force)
-    _console().print(f"Fashion-MNIST verified in {folder}")
+    _console().print(f"Fashion-MNIST verified in {escape(str(folder))}")
 
 
 @zoo_app.command("build")
@@ -423,8 +567,10 @@ def zoo_build(
     """Train every member of a zoo recipe that is not cached yet."""
     from transferlab.zoo import build_zoo
 
+    _check_device(device)
+
     built = build_zoo(recipe, preset, device=device, progress=not quiet, console=_console(stderr=True, quiet=quiet))
-    _console().print(f"zoo {built.recipe.name}/{preset}: {len(built)} members in {built.root}")
+    _console().print(escape(f"zoo {built.recipe.name}/{preset}: {len(built)} members in {built.root}"))
 
 
 @zoo_app.command("list")
@@ -437,12 +583,12 @@ def zoo_list(
     from transferlab.zoo import zoo_members
 
     rows = zoo_members(recipe, preset)
-    table = Table(title=f"zoo {recipe} ({preset})", header_style="bold")
+    table = Table(title=escape(f"zoo {recipe} ({preset})"), header_style="bold")
     for column in ("member", "role", "arch", "source", "built", "source accuracy"):
         table.add_column(column)
     for row in rows:
         acc = row["source_accuracy"]
-        table.add_row(row["name"], row.get("role", "single"), row["arch"], row["source"],
+        table.add_row(*(escape(str(v)) for v in (row["name"], row.get("role", "single"), row["arch"], row["source"])),
                       "yes" if row["built"] else "no", "-" if acc is None else f"{acc:.4f}")
     _console().print(table)
 

@@ -118,10 +118,19 @@ def test_load_task_matches_the_loader():
     assert task.name == "shapes,n_test_per_class=1,n_train_per_class=2,seed=3"
 
 
-def test_keyword_options_override_the_spec():
-    task = load_task("shapes,seed=3", seed=4, **TINY)
-    assert task.recipe["seed"] == 4
-    assert task.name == "shapes,n_test_per_class=1,n_train_per_class=2,seed=4"
+def test_keyword_option_equal_to_the_spec_is_accepted():
+    task = load_task("shapes,seed=3", seed=3, **TINY)
+    assert task.recipe["seed"] == 3
+    assert task.name == "shapes,n_test_per_class=1,n_train_per_class=2,seed=3"
+
+
+def test_keyword_option_that_differs_from_the_spec_raises():
+    with pytest.raises(ValueError) as info:
+        load_task("shapes,seed=3", seed=4, **TINY)
+    assert str(info.value) == (
+        "seed is set twice, to different values: seed=3 in spec 'shapes,seed=3' and seed=4 as an argument; "
+        "give it in one place"
+    )
 
 
 def test_name_is_normalised():
@@ -162,9 +171,14 @@ def test_unknown_keyword_option_raises():
         load_task("digits", n_train_per_class=3)
 
 
-def test_invalid_option_value_comes_from_the_loader():
+def test_invalid_option_value_is_refused_by_the_parser():
     with pytest.raises(ValueError, match="n_train_per_class must be an integer"):
         load_task("shapes,n_train_per_class=many")
+
+
+def test_invalid_keyword_value_comes_from_the_loader():
+    with pytest.raises(ValueError, match="n_train_per_class must be an integer >= 1; got 0"):
+        load_task("shapes", n_train_per_class=0)
 
 
 def test_registering_twice_raises():

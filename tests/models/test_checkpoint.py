@@ -398,3 +398,126 @@ def test_loaded_checkpoint_carries_the_verified_digest(saved):
     assert len(ckpt.tensors_sha256) == 64
     other = save_checkpoint(path.with_name("other.safetensors"), _trained("convnet", steps=3))
     assert load_checkpoint(other).tensors_sha256 != ckpt.tensors_sha256  # other weights, other digest
+
+
+# -- crafted architectures are refused before anything is allocated ---------------------------------
+def _recording_builder(monkeypatch):
+    """Patch the loader's builder to record the default device of every call (meta: nothing allocated)."""
+    devices = []
+    real = _checkpoint.build
+
+    def recording(*args, **kwargs):
+        devices.append(torch.get_default_device().type)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_checkpoint, "build", recording)
+    return devices
+
+
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        # 9 * 10**14 values in the first convolution alone: the size guard stops the meta build.
+        ({"in_channels": 1, "widths": [10**7, 10**7], "num_classes": 3},
+         r"describes a model of more than 1,073,741,824 values, the most transferlab loads, "
+         r"and the file holds 14 tensors of 401 values"),
+        # 10**5 stages of 4 channels: the guard stops at 2 * 14 + 64 = 92 tensors, long before 10**5 stages.
+        ({"in_channels": 1, "widths": [4] * 10**5, "num_classes": 3},
+         r"describes a model of more than 92 tensors, and the file holds 14 tensors"),
+        # Within the cap (3.6e8 values) but not the file's shapes: refused from the header.
+        ({"in_channels": 10**7, "widths": [4, 8], "num_classes": 3},
+         r"wrong shapes \(stages\.conv1\.conv\.weight: expected \(4, 10000000, 3, 3\), got \(4, 1, 3, 3\)"),
+    ],
+)
+def test_a_crafted_architecture_is_refused_before_allocating(tmp_path, monkeypatch, config, match):
+    import time
+
+    # convnet widths (4, 8), 3 classes: convs 4*1*9 + 8*4*9 = 324, head 8*3 + 3 = 27, BN weight, bias, mean, var
+    # 4 * (4 + 8) = 48, and 2 counters: 401 values in 14 tensors.
+    path = save_checkpoint(tmp_path / "crafted.safetensors", build("convnet", seed=0, widths=[4, 8], num_classes=3))
+    _rewrite_document(path, config=config)
+    devices = _recording_builder(monkeypatch)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=match) as info:
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 20  # the unguarded loader allocated 3.6 PB, or 10**5 layers, here
+    assert devices == ["meta"]  # the architecture was only ever built on the meta device
+    assert str(path) in str(info.value) and len(str(info.value)) < 1000  # a 10**5-entry config is cut short
+
+
+def test_a_file_over_the_cap_is_refused_from_its_header(saved, monkeypatch):
+    path, model = saved
+    n_values = sum(t.numel() for t in model.state_dict().values())
+    monkeypatch.setattr(_checkpoint, "MAX_PARAMETERS", n_values - 1)
+    devices = _recording_builder(monkeypatch)
+    match = rf"holds {n_values:,} values, more than the {n_values - 1:,} transferlab loads"
+    with pytest.raises(ValueError, match=match):
+        load_checkpoint(path)
+    assert devices == []  # refused before the architecture was built at all
+    monkeypatch.setattr(_checkpoint, "MAX_PARAMETERS", n_values)
+    assert torch.equal(load_checkpoint(path).model.head.weight, model.head.weight)
+    assert devices == ["meta", "cpu"]  # checked on meta, then built once for real
+
+
+@pytest.mark.parametrize(
+    "name, dtype, match",
+    [
+        ("head.weight", torch.int32, r"wrong dtypes \(head\.weight: expected one of F16/BF16/F32/F64, got I32\)"),
+        ("stages.conv1.bn.num_batches_tracked", torch.float32,
+         r"wrong dtypes \(stages\.conv1\.bn\.num_batches_tracked: expected a dtype that is not floating, got F32\)"),
+    ],
+)
+def test_tensors_of_another_kind_of_dtype_are_refused(saved, name, dtype, match):
+    path, _ = saved
+    tensors = load_file(str(path))
+    tensors[name] = tensors[name].to(dtype)
+    with safe_open(str(path), framework="pt") as fh:
+        header = fh.metadata()
+    document = json.loads(header[METADATA_KEY])
+    document["tensors_sha256"] = _checkpoint._tensors_digest(tensors)  # a consistent, crafted file
+    save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(document)})
+    with pytest.raises(ValueError, match=match):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("arch", ["convnet", "resnet"])
+def test_a_half_precision_checkpoint_loads_as_float32_with_its_exact_values(tmp_path, arch, dtype):
+    model = _trained(arch).to(dtype).eval()
+    path = save_checkpoint(tmp_path / "half.safetensors", model)
+    with safe_open(str(path), framework="pt") as fh:
+        assert fh.get_slice("head.weight").get_dtype() == {torch.float16: "F16", torch.bfloat16: "BF16"}[dtype]
+    ckpt = load_checkpoint(path)
+    original, loaded = model.state_dict(), ckpt.model.state_dict()
+    assert list(loaded) == list(original)
+    for name, tensor in original.items():
+        if tensor.is_floating_point():
+            # Widening is exact: the float32 values are the saved half-precision values.
+            assert loaded[name].dtype == torch.float32 and torch.equal(loaded[name].to(dtype), tensor), name
+            assert torch.equal(loaded[name], tensor.float()), name
+        else:
+            assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor), name
+    # It computes what the saved model computes in float32, on the float32 images extractors feed it.
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(ckpt.model(x), model.float()(x))
+
+
+def test_a_half_precision_joint_model_loads_as_float32(tmp_path):
+    from transferlab.models._multidomain import MultiDomainResNet, load_multidomain, save_multidomain
+
+    model = MultiDomainResNet(["a", "b"], [2, 3], "adapters", width=2, blocks=(1,), seed=1).half().eval()
+    loaded = load_multidomain(save_multidomain(tmp_path / "joint.safetensors", model))
+    for name, tensor in model.state_dict().items():
+        expected = tensor.float() if tensor.is_floating_point() else tensor
+        assert loaded.state_dict()[name].dtype == expected.dtype and torch.equal(loaded.state_dict()[name], expected)
+
+
+def test_read_metadata_with_verify_reads_the_tensors(saved):
+    path, _ = saved
+    assert read_checkpoint_metadata(path, verify=True) == read_checkpoint_metadata(path)
+    path.write_bytes(_flip_last_tensor_byte(path.read_bytes()))
+    assert read_checkpoint_metadata(path)["arch"] == "convnet"  # the header alone is fine
+    match = r"expert\.safetensors is corrupt: its tensors do not match their recorded SHA-256"
+    with pytest.raises(ValueError, match=match):
+        read_checkpoint_metadata(path, verify=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -168,3 +169,31 @@ def test_an_unavailable_hub_model_is_one_clear_error():
     # HF_HUB_OFFLINE=1 in the tests (conftest): a hub id outside the cache cannot load.
     with pytest.raises(ValueError, match="cannot load Hugging Face model 'nobody/no-such-model'"):
         load_model("hf:nobody/no-such-model")
+
+
+def test_a_folder_with_only_a_pickled_pytorch_model_bin_is_refused_in_one_line(hf_dirs, tmp_path):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    shutil.copy(hf_dirs / "resnet" / "config.json", folder / "config.json")
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04 a dummy pickle: it must never be opened")
+    with pytest.raises(ValueError) as caught:
+        load_model(f"hf:{folder}")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"Hugging Face folder {str(folder)!r} has only pickled weights (pytorch_model.bin), "
+                              "which transferlab never unpickles")
+    assert "save_pretrained(folder) writes model.safetensors" in message
+
+
+def test_a_pickled_bin_beside_safetensors_is_left_unread(hf_dirs, tmp_path):
+    folder = shutil.copytree(hf_dirs / "resnet", tmp_path / "both")
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04 junk: reading it would fail")
+    m = load_model(f"hf:{folder}")
+    reference = load_model(f"hf:{hf_dirs / 'resnet'}")
+    x = m.preprocessing(_images(2))
+    assert torch.equal(m.features(x), reference.features(x))  # the safetensors weights, not the junk
+
+
+def test_asking_hugging_face_to_unpickle_is_refused(hf_dirs):
+    with pytest.raises(ValueError, match="use_safetensors must be True"):
+        load_model(f"hf:{hf_dirs / 'resnet'}", use_safetensors=False)

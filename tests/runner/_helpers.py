@@ -105,13 +105,44 @@ def kill_test_jobs(n: int = N_KILL_JOBS) -> list:
     return [make_job("killtest", f"{MODULE}:slow_job", i=i, seed=7) for i in range(n)]
 
 
-def _main(argv: list[str]) -> None:
-    from transferlab.runner._jobs import run_jobs
+def sleep_job(i: int, seconds: float) -> int:
+    """Logs this process's pid, then sleeps ``seconds``: a worker busy when its driver is killed."""
+    _log(os.getpid())
+    time.sleep(seconds)
+    return i
 
-    store, executor = argv
-    run_jobs(
+
+#: A file the lease-test driver appends ``claimed:<n>`` to after each claim (when set).
+CLAIM_LOG_ENV = "TRANSFERLAB_TEST_CLAIM_LOG"
+
+
+def _main(argv: list[str]) -> None:
+    import json
+
+    from transferlab.runner import _jobs, _store
+    from transferlab.runner._jobs import make_job, run_jobs
+
+    store, executor = argv[:2]
+    if executor == "sleep":  # the orphan test: two process workers that sleep until killed
+        jobs = [make_job("sleep", f"{MODULE}:sleep_job", i=i, seconds=300) for i in range(2)]
+        run_jobs(jobs, store, executor="process", max_workers=2, progress=False)
+        return
+    claim_log = os.environ.get(CLAIM_LOG_ENV)
+    if claim_log:  # the lease test: say what each claim got, and look at the store often
+        claim = _store.ResultStore._claim
+
+        def logged_claim(self, keys, owner, seconds):
+            claimed, stored = claim(self, keys, owner, seconds)
+            with open(claim_log, "a") as f:
+                f.write(f"claimed:{len(claimed)}\n")
+            return claimed, stored
+
+        _store.ResultStore._claim = logged_claim
+        _jobs._POLL_SECONDS = 0.05
+    results = run_jobs(
         kill_test_jobs(), store, executor=executor, max_workers=2 if executor == "process" else None, progress=False
     )
+    print(json.dumps(results, sort_keys=True))
 
 
 if __name__ == "__main__":

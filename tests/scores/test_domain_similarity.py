@@ -114,6 +114,26 @@ def test_large_features_keep_the_transport_exact():
     assert domain_similarity(T * 1e12, yt, source_features=S * 1e12, source_labels=ys) == 0.0  # underflow, finite
 
 
+@pytest.mark.parametrize("scale", [1e-300, 1e-150, 1e155, 1e200, 1e300, 1e307])
+def test_features_near_the_ends_of_the_float64_range(scale):
+    # The hand-solved transport above, at `scale`: EMD = scale * (3/4 + sqrt(101)/4), so with
+    # gamma = 0.1 / scale, DS = exp(-0.1 * 3.2624689...). Features near 1e200 used to give NaN
+    # (the squares inside the Euclidean cost overflowed); near 1e-300 they underflowed to 0.
+    S = scale * np.array([[0.0, 0.5], [0.0, -0.5], [10.0, 0.0], [10.0, 0.0]])
+    T = scale * np.array([[0.0, 1.0], [9.0, 1.0], [10.0, 1.0], [11.0, 1.0]])
+    emd = 0.75 + np.sqrt(101.0) / 4
+    value = domain_similarity(T, ["x", "y", "y", "y"], source_features=S, source_labels=[0, 0, 1, 1], gamma=0.1 / scale)
+    np.testing.assert_allclose(value, np.exp(-0.1 * emd), rtol=1e-13)
+
+
+def test_an_emd_beyond_the_float64_range_gives_zero_not_nan():
+    # Source at -1e308 and target at +1e308: EMD = 2e308 overflows, and DS = exp(-gamma EMD) is
+    # 0.0 for any gamma that keeps gamma * EMD above ~745; the result is finite, without warnings.
+    with np.errstate(all="raise"):
+        value = domain_similarity([[1e308], [1e308]], [0, 1], source_features=[[-1e308]], source_labels=[0])
+    assert value == 0.0
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_invariances(seed):

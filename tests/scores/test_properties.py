@@ -59,11 +59,6 @@ TOLERANCE = {"model": (1e-7, 1e-9), "pool": (1e-7, 1e-3)}
 #: (score, trait) -> why the declared invariance fails on some inputs, and the strict
 #: xfail that pins it. The trait stays declared: it is what the score means to compute.
 KNOWN_DEFECTS = {
-    # The fixed point starts at alpha = beta = 1 and may stop (tol or max_iter) short of the evidence
-    # maximum: far from unit scale by a wide margin (test_logme.py::
-    # test_scale_invariance_far_from_unit_scale), and by up to ~1% at unit scale when N is close
-    # to D (seed 2385, counts (6, 2), D = 6, factor 0.37). No region is safe: not drawn here.
-    ("logme", "scale_invariant"): None,
     # With N <= D the PCA's rank cut is relative to the centred spectrum, so features far from the
     # origin keep a rounding-level component (test_pool.py::
     # test_ncti_translation_invariance_with_fewer_samples_than_dimensions): drawn with N > D only
@@ -276,10 +271,32 @@ def test_scale_invariance(name, problem, factor):
     assert_same(name, values(name, _scaled(inputs, factor)), values(name, inputs))
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: LogME's fixed point stops short of the evidence maximum "
-                   "(KNOWN_DEFECTS); remove this mark, and the entry, once it converges")
+#: Factors far from unit scale (the issue: LogME gave the value of all-zero features at 1e-6
+#: and below, and at 1e60 and above). Up to 1e-300 and 1e300 of features drawn at 1e-3..1e3,
+#: so entries span most of the normal float64 range without leaving it.
+FAR_FACTORS = [1e-300, 1e-150, 1e-12, 1e-6, 1e60, 1e150, 1e300]
+
+
+@pytest.mark.parametrize("name", _declaring("scale_invariant"))
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems(), factor=st.sampled_from(FAR_FACTORS))
+def test_scale_invariance_far_from_unit_scale(name, problem, factor):
+    # A scale-invariant score must give its unit-scale value over the float64 range a user can
+    # meet, or refuse the input with a ValueError that names the scale; never another number.
+    _skip_known_defect(name, "scale_invariant", problem, factor=factor)
+    inputs = random_inputs(name, *problem)
+    expected = values(name, inputs)
+    try:
+        got = values(name, _scaled(inputs, factor))
+    except ValueError as err:
+        assert "scale" in str(err) or "magnitude" in str(err), f"{name} at {factor:g}: {err}"
+    else:
+        assert_same(name, got, expected)
+
+
 def test_logme_scale_invariance_near_unit_scale():
-    # The draw hypothesis found: N = 8 close to D = 6, unit scale, factor 0.37 (about 0.7% apart).
+    # The draw hypothesis found: N = 8 close to D = 6, unit scale, factor 0.37 (about 0.7% apart
+    # before LogME fitted F / max|F|).
     inputs = random_inputs("logme", 2385, (6, 2), 6, 1.0)
     assert_same("logme", values("logme", _scaled(inputs, 0.37)), values("logme", inputs))
 

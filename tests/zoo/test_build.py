@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+import torch
+from rich.console import Console
 
 from transferlab.zoo import _build
 from transferlab.zoo._build import build_zoo, zoo_members
@@ -102,3 +105,90 @@ def test_a_corrupt_member_fails_as_any_checkpoint_does(recipe, tmp_path):
             load()
         messages.append(str(info.value))
     assert messages[0] == messages[1] and str(member.checkpoint) in messages[0]
+
+
+def _flip_tensor_byte(path, offset_from_end=1):
+    """Flip every bit of one byte of the tensor data (the header is untouched)."""
+    data = bytearray(path.read_bytes())
+    data[-offset_from_end] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _recording_console():
+    buffer = io.StringIO()
+    return Console(file=buffer, width=60, force_terminal=False), buffer  # narrow: a long line must not wrap
+
+
+def test_a_corrupt_member_is_rebuilt_and_named(recipe, tmp_path, monkeypatch):
+    from transferlab.models import load_checkpoint, read_checkpoint_metadata
+
+    zoo = build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
+    fresh = {m.name: load_checkpoint(m.checkpoint).model.state_dict() for m in zoo}
+    digests = {m.name: read_checkpoint_metadata(m.checkpoint)["tensors_sha256"] for m in zoo}
+    target = zoo["mlp-textures"].checkpoint
+    _flip_tensor_byte(target)
+    assert [r["built"] for r in zoo_members(recipe, "t", root=tmp_path / "zoo")] == [True, False]
+
+    trained = []
+    real = _build._train_member
+    monkeypatch.setattr(_build, "_train_member", lambda m, *a: (trained.append(m.name), real(m, *a)))
+    console, buffer = _recording_console()
+    again = build_zoo(recipe, "t", root=tmp_path / "zoo", console=console)
+    assert trained == ["mlp-textures"]  # exactly the corrupt member, nothing else
+    lines = [line for line in buffer.getvalue().splitlines() if "rebuilding" in line]
+    assert lines == [
+        f"zoo rebuilding mlp-textures: checkpoint {target} is corrupt: its tensors do not match their recorded SHA-256"
+    ]
+    # Training is deterministic: the rebuilt member is the member a fresh build gives, bit for bit.
+    rebuilt = load_checkpoint(again["mlp-textures"].checkpoint).model.state_dict()
+    assert list(rebuilt) == list(fresh["mlp-textures"])
+    assert all(torch.equal(rebuilt[k], fresh["mlp-textures"][k]) for k in rebuilt)
+    assert read_checkpoint_metadata(target)["tensors_sha256"] == digests["mlp-textures"]
+    assert all(r["built"] for r in zoo_members(recipe, "t", root=tmp_path / "zoo"))
+
+
+def test_a_member_with_a_corrupt_header_is_rebuilt_and_named(recipe, tmp_path, monkeypatch):
+    zoo = build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
+    target = zoo["mlp-shapes"].checkpoint
+    target.write_bytes(target.read_bytes()[:20])  # truncated inside the header
+    trained = []
+    real = _build._train_member
+    monkeypatch.setattr(_build, "_train_member", lambda m, *a: (trained.append(m.name), real(m, *a)))
+    console, buffer = _recording_console()
+    build_zoo(recipe, "t", root=tmp_path / "zoo", console=console)
+    assert trained == ["mlp-shapes"]
+    lines = [line for line in buffer.getvalue().splitlines() if "rebuilding" in line]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"zoo rebuilding mlp-shapes: checkpoint {target} is not a valid safetensors file (corrupt or truncated?)"
+    )
+
+
+def test_a_stale_or_missing_member_is_trained_without_a_corruption_line(recipe, tmp_path):
+    zoo = build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
+    zoo["mlp-shapes"].checkpoint.unlink()
+    console, buffer = _recording_console()
+    build_zoo(recipe, "t", root=tmp_path / "zoo", console=console)
+    assert "training mlp-shapes (1/2)" in buffer.getvalue() and "rebuilding" not in buffer.getvalue()
+
+
+def test_a_fully_cached_build_writes_nothing(recipe, tmp_path, monkeypatch):
+    zoo = build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
+    manifest = zoo.root / "manifest.json"
+    content, mtime = manifest.read_bytes(), manifest.stat().st_mtime_ns
+    files = {p: p.stat().st_mtime_ns for p in zoo.root.iterdir()}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a fully cached build wrote a file")
+
+    monkeypatch.setattr(_build, "atomic_write_bytes", refuse)
+    for name in ("_train_member", "_train_joint", "_export_member"):
+        monkeypatch.setattr(_build, name, refuse)
+    build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
+    assert manifest.read_bytes() == content and manifest.stat().st_mtime_ns == mtime
+    assert {p: p.stat().st_mtime_ns for p in zoo.root.iterdir()} == files
+
+    # A manifest that is missing (or differs) is written again, with the content a full build gives.
+    monkeypatch.undo()
+    manifest.unlink()
+    build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
+    assert manifest.read_bytes() == content

@@ -274,3 +274,36 @@ def test_a_changed_parent_rebuilds_its_dependants_only(recipe, built, tmp_path, 
     build_zoo(recipe, "t", root=root, progress=False)
     # The joint is retrained; on the CPU it comes back bit-identical, so its domains stay current.
     assert sorted(done) == ["md-multibn", "resnet-shapes-from-generic", "resnet-textures-from-generic"]
+
+
+def test_a_corrupt_joint_network_and_export_are_rebuilt_and_named(recipe, built, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    zoo, _ = built
+    root = tmp_path / "copy"
+    shutil.copytree(zoo.root.parent, root)
+    folder = root / zoo.root.name
+    for name in ("md-shared.joint.safetensors", "md-multibn-textures.safetensors"):
+        data = bytearray((folder / name).read_bytes())
+        data[-1] ^= 0x01  # one flipped bit in the tensor data
+        (folder / name).write_bytes(bytes(data))
+    done = []
+    for name in ("_train_member", "_train_joint", "_export_member"):
+        real = getattr(_build, name)
+        monkeypatch.setattr(_build, name, lambda unit, *a, real=real: (done.append(unit.name), real(unit, *a)))
+    buffer = io.StringIO()
+    again = build_zoo(recipe, "t", root=root, console=Console(file=buffer, width=80))
+    # The joint comes back bit-identical on the CPU, so its domains stay current; the corrupt export is redone.
+    assert sorted(done) == ["md-multibn-textures", "md-shared"]
+    lines = [line for line in buffer.getvalue().splitlines() if "rebuilding" in line]
+    assert lines == [
+        f"zoo rebuilding {unit}: checkpoint {folder / file} is corrupt: its tensors do not match their recorded SHA-256"
+        for unit, file in [("md-shared", "md-shared.joint.safetensors"),
+                           ("md-multibn-textures", "md-multibn-textures.safetensors")]
+    ]
+    for name in ("md-multibn-textures", "md-shared-shapes"):
+        assert read_checkpoint_metadata(again[name].checkpoint)["tensors_sha256"] == \
+            read_checkpoint_metadata(zoo[name].checkpoint)["tensors_sha256"]
+    load_multidomain(folder / "md-shared.joint.safetensors")  # verified on loading: intact again

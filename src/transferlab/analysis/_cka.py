@@ -26,6 +26,7 @@ import numbers
 
 import numpy as np
 
+from transferlab._linalg import gram
 from transferlab._validation import check_int, check_scalar
 
 __all__ = ["cka", "minibatch_cka", "MinibatchCKA"]
@@ -64,8 +65,8 @@ def _unbiased_dot(xty: float, rows_x: np.ndarray, rows_y: np.ndarray, n: int) ->
 def _linear_cka(x: np.ndarray, y: np.ndarray, debiased: bool) -> float:
     x, y = _centred(x), _centred(y)
     xty = float(np.sum((x.T @ y) ** 2))
-    xtx = float(np.sum((x.T @ x) ** 2))
-    yty = float(np.sum((y.T @ y) ** 2))
+    xtx = float(np.sum(gram(x.T) ** 2))
+    yty = float(np.sum(gram(y.T) ** 2))
     if debiased:
         n = x.shape[0]
         if n < 4:
@@ -86,7 +87,7 @@ def _normalise(xy: float, xx: float, yy: float) -> float:
 def _rbf_gram(x: np.ndarray, threshold: float) -> np.ndarray:
     """``exp(-d^2 / (2 threshold^2 median(d^2)))`` over all pairs (median taken over all n^2 entries)."""
     x = _centred(x)
-    dot = x @ x.T
+    dot = gram(x)
     sq = np.diag(dot)
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * dot, 0.0)
     median = float(np.median(d2))
@@ -192,8 +193,8 @@ class MinibatchCKA:
         rows_x, rows_y = np.einsum("ij,ij->i", x, x), np.einsum("ij,ij->i", y, y)
         scale = 1.0 / (n * (n - 3.0))
         self._xy += scale * _unbiased_dot(float(np.sum((x.T @ y) ** 2)), rows_x, rows_y, n)
-        self._xx += scale * _unbiased_dot(float(np.sum((x.T @ x) ** 2)), rows_x, rows_x, n)
-        self._yy += scale * _unbiased_dot(float(np.sum((y.T @ y) ** 2)), rows_y, rows_y, n)
+        self._xx += scale * _unbiased_dot(float(np.sum(gram(x.T) ** 2)), rows_x, rows_x, n)
+        self._yy += scale * _unbiased_dot(float(np.sum(gram(y.T) ** 2)), rows_y, rows_y, n)
         self.n_batches += 1
         return self
 

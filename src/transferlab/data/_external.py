@@ -4,6 +4,12 @@ Images keep their own size here (a list of ``(H, W, C)`` uint8 arrays, ``C`` 1 o
 3); each model resizes and normalises them its own way when its features are
 extracted (:mod:`transferlab.models._hub`). A dataset of precomputed features
 (an ``.npz`` with ``features``) skips the models altogether.
+
+Nothing read here is trusted: an image whose header claims more pixels than
+Pillow's decompression-bomb limit is refused, an ``.npz`` member whose header
+claims more bytes than the archive holds (or than the machine's memory) is
+refused before anything is allocated, and a CSV row with a missing field is
+refused with its line number. ``.npz`` files are never unpickled.
 """
 
 from __future__ import annotations
@@ -11,14 +17,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import numbers
+import os
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from transferlab._validation import check_scalar, check_seed
+from transferlab.data import _task
 from transferlab.data._ops import _k_shot_indices
 
 #: File name endings read as images from a folder (anything Pillow opens is accepted from a CSV).
@@ -93,14 +104,25 @@ def _digest(*parts) -> str:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    """``(H, W, C)`` uint8 with ``C`` 1 (grey) or 3 (RGB); ValueError when Pillow cannot read it."""
+    """``(H, W, C)`` uint8 with ``C`` 1 (grey) or 3 (RGB); ValueError when Pillow cannot read it.
+
+    An image whose header claims more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``
+    (Pillow's decompression-bomb limit, about 89 million) is refused before its
+    pixels are decoded.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            image.load()
-            mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
-            array = np.asarray(image.convert(mode), dtype=np.uint8)
+        with warnings.catch_warnings():
+            # Pillow only warns between one and two times its limit: refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
+                array = np.asarray(image.convert(mode), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"cannot read image {str(path)!r}: refused as a possible decompression bomb "
+                         f"({str(exc).rstrip('.')})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"cannot read image {str(path)!r}: {exc}") from None
     return array[:, :, None] if array.ndim == 2 else array
@@ -155,6 +177,12 @@ def load_image_folder(path, *, test_fraction: float = 0.2, seed: int = 0, strict
     If ``root`` holds ``train/`` and ``test/`` folders of that shape, they are the
     splits; otherwise a seeded stratified split keeps ``test_fraction`` of each class.
 
+    A class's images are every file with an image suffix (:data:`IMAGE_SUFFIXES`)
+    anywhere below its folder: ``root/cat/indoor/1.png`` is a ``cat``. Hidden
+    files and folders (a name starting with ``.``, such as the ``._*`` files macOS
+    leaves on shared drives) are skipped, as are files of other suffixes; linked
+    folders are followed once.
+
     Parameters
     ----------
     path : path
@@ -189,14 +217,32 @@ def load_image_folder(path, *, test_fraction: float = 0.2, seed: int = 0, strict
 
 
 def _folder_files(root: Path) -> list[tuple[Path, str]]:
+    """``(file, class name)`` of every image below each class folder of ``root``, in a fixed order."""
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise ValueError(f"{str(root)!r} must hold one subfolder per class (at least 2); found {len(classes)}")
-    files = [(f, c.name) for c in classes for f in sorted(c.iterdir())
-             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    files = [(f, c.name) for c in classes for f in _class_files(c)]
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {str(root)!r}")
     return files
+
+
+def _class_files(folder: Path) -> list[Path]:
+    """Image files at any depth below ``folder``, sorted by their path in it; hidden files and folders skipped.
+
+    Linked folders are followed, each real folder once (a link back up cannot loop).
+    """
+    found, seen = [], set()
+    for current, folders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(current)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        folders[:] = [d for d in folders if not d.startswith(".")]
+        found.extend(Path(current) / n for n in names
+                     if not n.startswith(".") and Path(n).suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(found, key=lambda f: f.relative_to(folder).parts)
 
 
 def load_csv(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = True,
@@ -204,18 +250,15 @@ def load_csv(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = 
     """Images listed in a CSV file with a path and a label column (an optional ``split`` column: train/test).
 
     Relative paths are read from the CSV file's folder. A listed file that is
-    missing or unreadable is refused by name (``strict=True``) or left out.
+    missing or unreadable is refused by name (``strict=True``) or left out. The
+    file is read as UTF-8, with or without the byte-order mark that spreadsheet
+    programs write; a row with more or fewer fields than the header, or an empty
+    path or label, is refused with its line number.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"CSV file {str(path)!r} does not exist")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise ValueError(f"CSV file {str(path)!r} has no rows")
-    for column in (path_column, label_column):
-        if column not in rows[0]:
-            raise ValueError(f"CSV file {str(path)!r} has no {column!r} column; its columns are {list(rows[0])}")
+    rows = _read_csv_rows(path, (path_column, label_column))
     files = [(path.parent / r[path_column]).resolve() if not Path(r[path_column]).is_absolute()
              else Path(r[path_column]) for r in rows]
     classes, labels = _class_indices([r[label_column] for r in rows])
@@ -233,23 +276,76 @@ def load_csv(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = 
                   fingerprint=_digest(str(path), images, y), skipped=skipped)
 
 
+def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of a CSV file as dicts keyed by its header; ValueError naming the line of a malformed row."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: drop a byte-order mark
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"CSV file {str(path)!r} is empty; it needs a header row "
+                                 f"({', '.join(required)}) and one row per image")
+            for column in required:
+                if column not in header:
+                    raise ValueError(f"CSV file {str(path)!r} has no {column!r} column; its columns are {header}")
+            rows = []
+            for fields in reader:
+                if not fields:  # a blank line
+                    continue
+                line = reader.line_num
+                if len(fields) != len(header):
+                    raise ValueError(f"CSV file {str(path)!r}, line {line}: {len(fields)} field(s) where the header "
+                                     f"has {len(header)} ({', '.join(header)}); fix or remove that row")
+                row = dict(zip(header, fields))
+                for column in required:
+                    if not row[column].strip():
+                        raise ValueError(f"CSV file {str(path)!r}, line {line}: the {column!r} field is empty")
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"CSV file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                         "save it as CSV UTF-8") from None
+    except csv.Error as exc:
+        raise ValueError(f"CSV file {str(path)!r}, line {reader.line_num}: {exc}") from None
+    if not rows:
+        raise ValueError(f"CSV file {str(path)!r} has no rows below its header")
+    return rows
+
+
 def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
     """A NumPy archive of ``images`` (``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``, uint8) or
-    ``features`` (``(N, D)``) with ``labels``; or the same with ``_train`` / ``_test`` suffixes."""
+    ``features`` (``(N, D)``) with ``labels`` (``(N,)`` or ``(N, 1)``); or the same with ``_train`` /
+    ``_test`` suffixes.
+
+    Every member's header is read first: one that claims more bytes than the
+    archive holds (a truncated or crafted file), or arrays larger in all than the
+    machine's memory, are refused by name before anything is allocated. Nothing
+    is unpickled (object arrays are refused).
+    """
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"NumPy archive {str(path)!r} does not exist")
+    _check_npz_headers(path)
     try:
-        archive = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read NumPy archive {str(path)!r}: {exc}") from None
+        with np.load(path, allow_pickle=False) as npz:
+            names = list(npz.files)
+            archive = {key: npz[key] for key in names if key in _NPZ_KEYS}  # only what is used is read
+    except _ARCHIVE_ERRORS as exc:
+        raise _unreadable(path, exc) from None
     kind = "features" if any(k.startswith("features") for k in archive) else "images"
     if kind == "images" and not any(k.startswith("images") for k in archive):
-        raise ValueError(f"{str(path)!r} must hold 'images' or 'features' and 'labels'; it holds {sorted(archive)}")
+        raise ValueError(f"{str(path)!r} must hold 'images' or 'features' and 'labels'; it holds {sorted(names)}")
 
     def pair(suffix: str):
         x_key, y_key = f"{kind}{suffix}", f"labels{suffix}"
         if x_key not in archive or y_key not in archive:
             return None
-        x, y = archive[x_key], np.asarray(archive[y_key])
+        x, y = np.asarray(archive[x_key]), np.asarray(archive[y_key])
+        if y.ndim == 2 and y.shape[1] == 1:  # a column of labels
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"{y_key} in {str(path)!r} must be (N,) or (N, 1); got shape {y.shape}")
+        if x.ndim == 0:
+            raise ValueError(f"{x_key} in {str(path)!r} must have one row per sample; got a scalar")
         if len(x) != len(y):
             raise ValueError(f"{x_key} has {len(x)} rows but {y_key} has {len(y)}")
         return (_images(x, x_key) if kind == "images" else _features(x, x_key)), y.astype(str)
@@ -266,6 +362,65 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
     classes, y = _class_indices(whole[1].tolist())
     return _split(path.stem, whole[0], y, classes, test_fraction=test_fraction, seed=seed,
                   fingerprint=_digest(str(path), whole[0], y), kind=kind)
+
+
+#: The arrays :func:`load_npz` reads; other members of an archive are left alone.
+_NPZ_KEYS = frozenset(f"{kind}{suffix}" for kind in ("images", "features", "labels")
+                      for suffix in ("", "_train", "_test"))
+
+#: What reading a damaged zip archive or ``.npy`` member can raise.
+_ARCHIVE_ERRORS = (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error)
+
+
+def _unreadable(path: Path, exc: BaseException) -> ValueError:
+    return ValueError(f"cannot read NumPy archive {str(path)!r}: {exc} (is it truncated? write it again with "
+                      "numpy.savez)")
+
+
+def _npy_headers(path: Path) -> list[tuple[str, tuple, np.dtype, int]]:
+    """``(name, shape, dtype, bytes after the header)`` of the ``.npy`` members load_npz reads, from the headers."""
+    from numpy.lib import format as npy
+
+    headers = []
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy") or info.filename[:-4] not in _NPZ_KEYS:
+                continue
+            with archive.open(info) as member:
+                version = npy.read_magic(member)
+                read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+                headers.append((info.filename[:-4], shape, dtype, info.file_size - member.tell()))
+    return headers
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Refuse an ``.npz`` whose ``.npy`` members claim more bytes than they hold, or than memory allows.
+
+    Only the headers are read (:mod:`numpy.lib.format` on each zip member): the
+    shape and dtype give the array's size exactly, and the zip directory gives
+    the member's size once unpacked, so nothing is allocated for a header that
+    lies.
+    """
+    try:
+        headers = _npy_headers(path)
+    except _ARCHIVE_ERRORS as exc:
+        raise _unreadable(path, exc) from None
+    total, limit = 0, _task._memory_limit()
+    for name, shape, dtype, held in headers:
+        if dtype.hasobject:
+            raise ValueError(f"NumPy archive {str(path)!r}: {name!r} holds Python objects, which are never "
+                             "unpickled; save numbers (or uint8 pixels) instead")
+        size = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+        if size > held:
+            raise ValueError(f"NumPy archive {str(path)!r}: the header of {name!r} claims shape {shape} "
+                             f"({size:,} bytes) but the file holds {held:,}; it is truncated or corrupt: "
+                             "write it again with numpy.savez")
+        total += size
+        if total > limit:
+            raise ValueError(f"NumPy archive {str(path)!r}: its arrays (up to {name!r}, shape {shape}) need "
+                             f"{total:,} bytes, more than this machine's memory ({limit:,} bytes); "
+                             "give fewer samples or smaller images")
 
 
 def _features(x: np.ndarray, name: str) -> np.ndarray:

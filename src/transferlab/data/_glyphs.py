@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from transferlab._validation import check_int
-from transferlab.data._task import Task
+from transferlab.data._task import Task, _check_generated_size
 
 __all__ = ["available_charsets", "glyph_fonts", "load_glyphs"]
 
@@ -135,6 +135,7 @@ def load_glyphs(
     n_test = check_int(n_test_per_class, "n_test_per_class", 1)
     seed = check_int(seed, "seed", 0)
     chars = _CHARSETS[name]
+    _check_generated_size(f"glyphs:{name}", len(chars), n_train, n_test)
     font_paths = _usable_fonts(chars, _candidate_key(fonts))
     if not font_paths:
         raise ValueError(

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from transferlab._validation import check_int
-from transferlab.data._task import Task
+from transferlab.data._task import Task, _check_generated_size
 
 __all__ = ["SHAPE_CLASSES", "TEXTURE_CLASSES", "load_shapes", "load_textures"]
 
@@ -103,6 +103,7 @@ def _load(source: str, classes: tuple[str, ...], batch: _Batch, n_train: object,
     n_train = check_int(n_train, "n_train_per_class", 1)
     n_test = check_int(n_test, "n_test_per_class", 1)
     seed = check_int(seed, "seed", 0)
+    _check_generated_size(source, len(classes), n_train, n_test)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
     splits = [_split(len(classes), n, batch, rng) for n, rng in zip((n_train, n_test), rngs, strict=True)]
     recipe = {"source": source, "n_train_per_class": n_train, "n_test_per_class": n_test, "seed": seed}

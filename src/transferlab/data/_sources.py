@@ -11,17 +11,25 @@ for example ``"fashion"``, ``"digits"``, ``"glyphs:greek"``,
 by the normalised spec: lower case, no spaces, options sorted by key, options
 equal to their defaults dropped (so ``"Shapes, seed=0"`` and ``"shapes"`` name
 the same task); an alias variant is kept as written (``"glyphs:greek"``).
+
+Every option value is checked when the spec is parsed (``seed=abc`` or
+``n_train_per_class=-1`` is a ``ValueError`` naming the option and the value),
+and an option set both in the spec and as a keyword argument of
+:func:`load_task` must have the same value: a spec option is never silently
+replaced.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import numbers
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from transferlab._validation import check_scalar
 from transferlab.data import _digits, _fashion, _glyphs, _procedural
 from transferlab.data._task import Task
 
@@ -60,6 +68,7 @@ class _Source:
     description: str
     loader: Callable[..., Task]
     options: dict[str, Any]  # option -> default
+    kinds: dict[str, dict[str, Any]]  # option -> check_scalar's keywords (target_type, bounds)
     variant_option: str | None = None  # loader argument that receives the variant
     variants: tuple[str, ...] = ()
     aliases: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -68,10 +77,18 @@ class _Source:
 
 _SOURCES: dict[str, _Source] = {}
 
+# What each option accepts (check_scalar's keywords); the loaders check the rest (e.g. font names).
+_COUNT = {"target_type": numbers.Integral, "min_val": 1}
+_SEED = {"target_type": numbers.Integral, "min_val": 0}
+_GENERATED_KINDS = {"n_train_per_class": _COUNT, "n_test_per_class": _COUNT, "seed": _SEED}
+
 
 def _register(source: _Source) -> None:
     if source.name in _SOURCES:
         raise ValueError(f"source {source.name!r} is already registered")
+    if set(source.kinds) != set(source.options):
+        raise ValueError(f"source {source.name!r}: every option needs a kind; options {sorted(source.options)}, "
+                         f"kinds {sorted(source.kinds)}")
     _SOURCES[source.name] = source
 
 
@@ -81,6 +98,7 @@ _register(
         description="Fashion-MNIST: 70,000 Zalando article photos, 10 classes (real, IDX files)",
         loader=_fashion.load_fashion,
         options={"path": None, "download": False, "seed": 0},
+        kinds={"path": {"target_type": (str, type(None))}, "download": {"target_type": bool}, "seed": _SEED},
     )
 )
 _register(
@@ -89,6 +107,10 @@ _register(
         description="scikit-learn handwritten digits: 1,797 images 8x8 resized to 28x28, 10 classes (real)",
         loader=_digits.load_digits,
         options={"test_fraction": 0.3, "seed": 0},
+        kinds={
+            "test_fraction": {"target_type": numbers.Real, "min_val": 0, "max_val": 1, "include_boundaries": "neither"},
+            "seed": _SEED,
+        },
     )
 )
 _register(
@@ -97,6 +119,7 @@ _register(
         description="printed characters rendered from TrueType fonts with seeded jitter (synthetic)",
         loader=_glyphs.load_glyphs,
         options={"n_train_per_class": 200, "n_test_per_class": 50, "seed": 0, "fonts": "all"},
+        kinds={**_GENERATED_KINDS, "fonts": {"target_type": str}},
         variant_option="charset",
         variants=_glyphs.available_charsets(),
         aliases=dict(_glyphs._ALIASES),
@@ -109,6 +132,7 @@ _register(
         description="geometric shapes, filled or outlined, 8 classes (procedural)",
         loader=_procedural.load_shapes,
         options={"n_train_per_class": 200, "n_test_per_class": 50, "seed": 0},
+        kinds=_GENERATED_KINDS,
     )
 )
 _register(
@@ -117,6 +141,7 @@ _register(
         description="stripes, checkerboards, dots, grids, blobs, rings: 8 classes (procedural)",
         loader=_procedural.load_textures,
         options={"n_train_per_class": 200, "n_test_per_class": 50, "seed": 0},
+        kinds=_GENERATED_KINDS,
     )
 )
 
@@ -167,13 +192,17 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
     variant : str or None
         The variant as written (lower case), or None.
     options : dict
-        Option values parsed as int, float, bool, None or str.
+        Option values parsed as int, float, bool, None or str, each checked
+        against what its option accepts (``seed`` a non-negative integer,
+        ``n_train_per_class`` a positive one, ...).
 
     Raises
     ------
     ValueError
-        For an empty or malformed spec, an unknown source, variant or option;
-        the message lists the valid names and the closest match.
+        For an empty or malformed spec (an option without ``=``), an unknown
+        source, variant or option (the message lists the valid names and the
+        closest match), or an option value its option does not accept (the
+        message names the option and the value).
 
     Examples
     --------
@@ -205,8 +234,21 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
             raise ValueError(_unknown(f"option of {name!r}", key, list(src.options), spec))
         if key in options:
             raise ValueError(f"option {key!r} is given twice in spec {spec!r}")
-        options[key] = _parse_value(text)
+        options[key] = _check_option(key, text, src, spec)
     return name, variant or None, options
+
+
+def _check_option(key: str, text: str, src: _Source, spec: str) -> Any:
+    """The value of ``key=text``, parsed and checked against what the option accepts."""
+    kind = src.kinds[key]["target_type"]
+    takes_text = str in (kind if isinstance(kind, tuple) else (kind,))
+    value = _parse_value(text)
+    if takes_text and isinstance(value, numbers.Number) and not isinstance(value, bool):
+        value = text  # a text option (a path, a font set) keeps what was written, e.g. path=2024
+    try:
+        return check_scalar(value, key, **src.kinds[key])
+    except ValueError as error:
+        raise ValueError(f"invalid option {key}={text} in spec {spec!r}: {error}") from None
 
 
 def load_task(spec: str, **options: Any) -> Task:
@@ -219,7 +261,8 @@ def load_task(spec: str, **options: Any) -> Task:
         ``"shapes,seed=3"``. Sources: ``fashion``, ``digits``, ``glyphs``
         (variant = charset), ``shapes``, ``textures``.
     **options
-        Loader options; they override the same keys in ``spec``.
+        Loader options (checked by the loader). An option given both here
+        and in ``spec`` must have the same value in both.
 
     Returns
     -------
@@ -230,7 +273,8 @@ def load_task(spec: str, **options: Any) -> Task:
     ------
     ValueError
         For an unknown source, variant or option (with the valid names and
-        the closest match), or an invalid option value (from the loader).
+        the closest match), an invalid option value, or an option given in
+        ``spec`` and as a keyword with different values (both are named).
 
     Examples
     --------
@@ -239,9 +283,14 @@ def load_task(spec: str, **options: Any) -> Task:
     """
     name, variant, parsed = parse_spec(spec)
     src = _SOURCES[name]
-    for key in options:
+    for key, value in options.items():
         if key not in src.options:
             raise ValueError(_unknown(f"option of {name!r}", key, list(src.options), spec))
+        if key in parsed and not _same(value, parsed[key]):
+            raise ValueError(
+                f"{key} is set twice, to different values: {key}={_format_value(parsed[key])} in spec {spec!r} "
+                f"and {key}={_format_value(value)} as an argument; give it in one place"
+            )
     merged = {**parsed, **options}
     kwargs = dict(merged)
     if src.variant_option is not None:

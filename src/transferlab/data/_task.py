@@ -13,6 +13,30 @@ import numpy as np
 #: cache entries keyed by a fingerprint are never mistaken for new ones.
 DATA_VERSION = "1"
 
+#: Bytes a generated 28 x 28 sample takes while it is rendered (float64 pixels, the uint8 copy, its label).
+_BYTES_PER_GENERATED_SAMPLE = 28 * 28 * (8 + 1) + 8
+
+
+def _memory_limit() -> int:
+    """Bytes a task may take: the machine's physical memory (64 GiB where it cannot be read)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 64 * 2**30
+
+
+def _check_generated_size(source: str, n_classes: int, n_train: int, n_test: int) -> None:
+    """Refuse, before anything is allocated, sizes whose rendered images would not fit in memory."""
+    needed = n_classes * (n_train + n_test) * _BYTES_PER_GENERATED_SAMPLE  # Python ints: no overflow
+    if needed > _memory_limit():
+        raise ValueError(
+            f"{source} with n_train_per_class={n_train} and n_test_per_class={n_test} ({n_classes} classes) "
+            f"needs about {needed:,} bytes to render, more than this machine's memory ({_memory_limit():,} "
+            "bytes); ask for fewer images per class (--per-class)"
+        )
+
 
 def _frozen_images(images: Any, name: str) -> np.ndarray:
     arr = np.asarray(images)

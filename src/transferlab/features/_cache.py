@@ -7,26 +7,43 @@ the result (the projection dimension and seed of the gradients), the task
 fingerprint and split, and the preprocessing. Probe features depend on the
 target alone (a probe network trained on it) and are keyed by the task
 fingerprint and the probe's options.
-Entries are ``.npy`` files written atomically (see :mod:`transferlab._atomic`),
-so a crash mid-write never leaves a readable partial entry, and a corrupt entry
-is treated as a miss and rewritten.
+
+Each entry is a plain ``.npy`` file and a small JSON sidecar beside it
+(``<key>.json``) that records the array's shape, dtype and the SHA-256 of its
+bytes, both written atomically (see :mod:`transferlab._atomic`): the array
+first, the sidecar second, so a crash in between leaves an entry without a
+sidecar. An entry is used only when its sidecar, its ``.npy`` header, its size,
+its checksum and (where the caller knows it) its number of rows all agree;
+anything else (another valid ``.npy``, a truncated or unloadable file, a folder
+in the entry's place, too few rows, no sidecar, such as the entries of older
+versions of transferlab) is reported in one warning, treated as a miss,
+recomputed and rewritten. Reading never writes, so a read-only cache serves a
+fully cached run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from transferlab._atomic import atomic_write
+from transferlab._atomic import atomic_write, atomic_write_bytes
 from transferlab._paths import home
 from transferlab.data import Task
 from transferlab.features._extract import extract, source_probabilities
 from transferlab.models import PREPROCESSING, StagedModel
+
+#: Version of the sidecar's layout; a sidecar of another version is not trusted.
+_SIDECAR_FORMAT = 1
+#: A sidecar is a few hundred bytes; anything far larger is not one of ours.
+_SIDECAR_MAX_BYTES = 64 * 1024
 
 
 def model_digest(model: torch.nn.Module) -> str:
@@ -43,6 +60,12 @@ def model_digest(model: torch.nn.Module) -> str:
 
 class FeatureCache:
     """Cache of ``(N, D)`` arrays under ``root`` (default ``$TRANSFERLAB_HOME/features``).
+
+    Every entry is verified on read against the shape, dtype and SHA-256
+    checksum recorded when it was written, and against the number of rows the
+    task has; an entry that fails (or has no record, as those written by
+    transferlab before entries were verified) is recomputed with a warning.
+    Reading a valid entry writes nothing.
 
     Examples
     --------
@@ -80,25 +103,68 @@ class FeatureCache:
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
     def path(self, key: str) -> Path:
+        """The entry's ``.npy`` file (its sidecar is :meth:`sidecar_path`)."""
         return self.root / key[:2] / f"{key}.npy"
 
-    def get(self, key: str) -> np.ndarray | None:
-        """The cached array, or ``None`` on a miss (a corrupt entry counts as a miss)."""
-        path = self.path(key)
-        if not path.is_file():
+    def sidecar_path(self, key: str) -> Path:
+        """The JSON record of the entry's shape, dtype and SHA-256 checksum."""
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str, *, rows: int | None = None) -> np.ndarray | None:
+        """The cached array, or ``None`` on a miss; never writes.
+
+        Parameters
+        ----------
+        key : str
+            The entry's digest (:meth:`key`).
+        rows : int, optional
+            The number of rows the array must have (the task's number of
+            images); an entry with another number is not used.
+
+        Returns
+        -------
+        ndarray or None
+            ``None`` when there is no entry, and also (with a warning) when
+            the entry fails verification: its ``.npy`` does not match the
+            shape, dtype or checksum recorded in its sidecar, is truncated or
+            unreadable, is a folder, has no sidecar (an entry of an older
+            transferlab: unverified, so recomputed), or has not ``rows`` rows.
+        """
+        path, sidecar = self.path(key), self.sidecar_path(key)
+        if not path.exists() and not path.is_symlink():
             return None
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError):
-            path.unlink(missing_ok=True)
-            return None
+        array, problem = _read_verified(path, sidecar, rows)
+        if problem is not None:
+            warnings.warn(f"feature cache entry {path} {problem}; it is not used and will be recomputed",
+                          stacklevel=2)
+        return array
 
     def put(self, key: str, array: np.ndarray) -> Path:
-        array = np.ascontiguousarray(array)
-        return atomic_write(self.path(key), lambda tmp: _save_npy(tmp, array))
+        """Write ``array`` and its sidecar (shape, dtype, SHA-256) atomically; returns the ``.npy`` path.
 
-    def get_or_compute(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        cached = self.get(key)
+        Whatever is in the entry's place (a stale or foreign entry, even a
+        folder) is replaced.
+        """
+        array = np.ascontiguousarray(array)
+        if array.dtype.hasobject:
+            raise ValueError(f"a cache entry must be a numeric array; got dtype {array.dtype}")
+        path, sidecar = self.path(key), self.sidecar_path(key)
+        record = {
+            "format": _SIDECAR_FORMAT,
+            "shape": list(array.shape),
+            "dtype": array.dtype.str,
+            "sha256": hashlib.sha256(array.reshape(-1).view(np.uint8)).hexdigest(),
+        }
+        for target in (path, sidecar):  # a folder in an entry's place cannot be renamed over
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+        atomic_write(path, lambda tmp: _save_npy(tmp, array))
+        atomic_write_bytes(sidecar, json.dumps(record, sort_keys=True).encode())
+        return path
+
+    def get_or_compute(self, key: str, compute: Callable[[], np.ndarray], *, rows: int | None = None) -> np.ndarray:
+        """The verified entry for ``key`` (see :meth:`get`), or ``compute()`` stored under it."""
+        cached = self.get(key, rows=rows)
         if cached is not None:
             self.hits += 1
             return cached
@@ -112,13 +178,13 @@ class FeatureCache:
         """Cached :func:`~transferlab.features.extract` of ``task``'s ``split``."""
         images, _ = task.split(split)
         key = self.key(model, kind="features", task=task, split=split, stage=stage)
-        return self.get_or_compute(key, lambda: extract(model, images, stage=stage, **kwargs))
+        return self.get_or_compute(key, lambda: extract(model, images, stage=stage, **kwargs), rows=len(images))
 
     def source_probabilities(self, model: StagedModel, task: Task, *, split: str = "train", **kwargs) -> np.ndarray:
         """Cached :func:`~transferlab.features.source_probabilities` of ``task``'s ``split``."""
         images, _ = task.split(split)
         key = self.key(model, kind="source_probs", task=task, split=split)
-        return self.get_or_compute(key, lambda: source_probabilities(model, images, **kwargs))
+        return self.get_or_compute(key, lambda: source_probabilities(model, images, **kwargs), rows=len(images))
 
     def gradients(
         self,
@@ -144,7 +210,8 @@ class FeatureCache:
             model, kind="gradients", task=task, split=split, stage=stage, options={"dim": int(dim), "seed": int(seed)}
         )
         return self.get_or_compute(
-            key, lambda: per_sample_gradients(model, images, stage=stage, dim=dim, seed=seed, **kwargs)
+            key, lambda: per_sample_gradients(model, images, stage=stage, dim=dim, seed=seed, **kwargs),
+            rows=len(images),
         )
 
     def probe(self, task: Task, *, split: str = "train", seed: int = 0, **kwargs) -> np.ndarray:
@@ -159,10 +226,78 @@ class FeatureCache:
 
         if split != "train":
             raise ValueError(f"split must be 'train' for probe features (the probe is trained on it); got {split!r}")
+        images, _ = task.split(split)
         key = self.key(None, kind="probe", task=task, split=split, options={"seed": int(seed)})
-        return self.get_or_compute(key, lambda: probe_features(task, seed=seed, **kwargs))
+        return self.get_or_compute(key, lambda: probe_features(task, seed=seed, **kwargs), rows=len(images))
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as fh:
         np.save(fh, array, allow_pickle=False)
+
+
+def _read_sidecar(sidecar: Path) -> tuple[dict | None, str | None]:
+    """The sidecar's record, or ``None`` and what is wrong with it."""
+    if not sidecar.exists():
+        return None, "has no checksum record (written by an older transferlab, or cut short), so it is unverified"
+    try:
+        with open(sidecar, "rb") as fh:
+            raw = fh.read(_SIDECAR_MAX_BYTES + 1)
+        record = json.loads(raw) if len(raw) <= _SIDECAR_MAX_BYTES else None
+    except (OSError, ValueError) as err:
+        return None, f"has an unreadable checksum record {sidecar.name} ({type(err).__name__})"
+    valid = (
+        isinstance(record, dict)
+        and record.get("format") == _SIDECAR_FORMAT
+        and isinstance(record.get("shape"), list)
+        and all(type(n) is int and n >= 0 for n in record["shape"])
+        and isinstance(record.get("dtype"), str)
+        and isinstance(record.get("sha256"), str)
+        and len(record["sha256"]) == 64
+    )
+    if not valid:
+        return None, f"has a malformed checksum record {sidecar.name}"
+    return record, None
+
+
+def _read_verified(path: Path, sidecar: Path, rows: int | None) -> tuple[np.ndarray | None, str | None]:
+    """The array at ``path`` if it matches ``sidecar`` (and ``rows``), else ``None`` and the reason.
+
+    The ``.npy`` header is checked against the record and the file's size
+    before any data is read, so a header claiming a huge array allocates nothing.
+    """
+    if path.is_dir():
+        return None, "is a folder, not a file"
+    record, problem = _read_sidecar(sidecar)
+    if record is None:
+        return None, problem
+    shape, dtype_str = tuple(record["shape"]), record["dtype"]
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                header = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                header = np.lib.format.read_array_header_2_0(fh)
+            else:
+                return None, f"has an unsupported .npy format version {version}"
+            file_shape, fortran_order, dtype = header
+            if fortran_order or tuple(file_shape) != shape or dtype.str != dtype_str or dtype.hasobject:
+                order = "Fortran-order " if fortran_order else ""
+                return None, (f"holds a {order}{dtype} array of shape {tuple(file_shape)}, but its record says "
+                              f"{dtype_str} of shape {shape}")
+            nbytes = math.prod(shape) * dtype.itemsize
+            size = path.stat().st_size
+            if size != fh.tell() + nbytes:
+                return None, f"is {size} bytes, not the {fh.tell() + nbytes} its shape and dtype need (truncated?)"
+            buf = bytearray(nbytes)
+            if fh.readinto(buf) != nbytes:
+                return None, "is truncated"
+    except (OSError, ValueError, TypeError, SyntaxError, EOFError) as err:
+        return None, f"cannot be read as an array ({type(err).__name__}: {err})"
+    if hashlib.sha256(buf).hexdigest() != record["sha256"]:
+        return None, "does not match its recorded SHA-256 checksum (its content changed)"
+    if rows is not None and (len(shape) == 0 or shape[0] != rows):
+        got = "no rows (a scalar)" if len(shape) == 0 else f"{shape[0]} rows"
+        return None, f"has {got}, but the data has {rows} images"
+    return np.frombuffer(buf, dtype=dtype).reshape(shape), None

@@ -10,6 +10,7 @@ from transferlab.models._checkpoint import (
     save_checkpoint,
 )
 from transferlab.models._convnet import ConvNet
+from transferlab.models._device import check_device
 from transferlab.models._hub import (
     ExternalModel,
     MissingExtraError,
@@ -38,6 +39,7 @@ from transferlab.models._registry import (
 from transferlab.models._resnet import ResNet
 
 __all__ = [
+    "check_device",
     "load_model",
     "parse_spec",
     "wrap_module",

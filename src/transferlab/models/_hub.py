@@ -9,7 +9,9 @@ its source head when it has one (for LEEP and NCE).
 The libraries are optional extras, imported when a spec needs them; a missing
 one raises :class:`MissingExtraError` naming the extra to install. Weights load
 through each library's own offline-aware path (``HF_HUB_OFFLINE``, the local
-cache, a local folder); nothing here downloads on its own.
+cache, a local folder); nothing here downloads on its own. Hugging Face weights
+are read from safetensors only: a folder or hub model with only a pickled
+``pytorch_model.bin`` is refused with the way to convert it, never unpickled.
 """
 
 from __future__ import annotations
@@ -164,15 +166,41 @@ def wrap_module(module: nn.Module, *, name: str = "module", input_size=224, mean
 # --------------------------------------------------------------------------- adapters
 
 
+#: Weight files of a Hugging Face folder that are pickles (loading them runs the unpickler).
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth", "model.ckpt")
+
+
+def _check_hf_folder(folder: Path) -> None:
+    """Refuse a local model folder whose only weights are pickled: they are never unpickled here."""
+    if any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file():
+        return
+    pickled = sorted(p.name for p in folder.iterdir() if p.name in _PICKLED_WEIGHTS
+                     or (p.name.startswith("pytorch_model-") and p.suffix == ".bin"))
+    if pickled:
+        raise ValueError(
+            f"Hugging Face folder {str(folder)!r} has only pickled weights ({', '.join(pickled)}), which transferlab "
+            "never unpickles (a pickle can run code); convert them to safetensors once, where you trust the file: "
+            "AutoModelForImageClassification.from_pretrained(folder).save_pretrained(folder) writes model.safetensors"
+        )
+
+
 def _hf(ref: str, **kwargs) -> ExternalModel:
     transformers = _require("transformers", "hf")
     transformers.logging.disable_progress_bar()  # our own bars report the work
+    if kwargs.get("use_safetensors", True) is not True:
+        raise ValueError("use_safetensors must be True: transferlab loads safetensors weights only and never "
+                         "unpickles a pytorch_model.bin")
+    if Path(ref).is_dir():
+        _check_hf_folder(Path(ref))
     try:
-        model, info = transformers.AutoModelForImageClassification.from_pretrained(ref, output_loading_info=True,
-                                                                                   **kwargs)
+        model, info = transformers.AutoModelForImageClassification.from_pretrained(
+            ref, output_loading_info=True, **{**kwargs, "use_safetensors": True})
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot load Hugging Face model {ref!r}: {str(exc).splitlines()[0]} (a hub id needs the "
-                         "network or the local cache; a local folder needs its config.json and weights)") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        hint = ("; only safetensors weights are loaded, a pickled pytorch_model.bin never is" if "safetensors"
+                in reason else "")
+        raise ValueError(f"cannot load Hugging Face model {ref!r}: {reason}{hint} (a hub id needs the network or "
+                         "the local cache; a local folder needs its config.json and weights)") from None
     # A backbone saved without a classifier gets a random one: its features are still right, its head is not.
     has_head = not any("classifier" in k or "head" in k for k in info.get("missing_keys", []))
     config = model.config

@@ -32,7 +32,7 @@ from torch import nn
 from transferlab._validation import check_int, check_int_sequence, check_seed
 from transferlab.models._adapters import AdapterResNet, ResidualAdapter
 from transferlab.models._base import StagedModel
-from transferlab.models._checkpoint import _Format, _load, _read, _save
+from transferlab.models._checkpoint import _Format, _load, _read, _save, _verify
 from transferlab.models._convnet import _init_conv_bn
 from transferlab.models._resnet import ResNet, _conv3x3
 
@@ -308,8 +308,15 @@ def save_multidomain(
     return _save(path, _JOINT_FORMAT, model, {"config": model.config}, metadata)
 
 
-def read_multidomain_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The document of a joint checkpoint (``config``, ``tensors_sha256``, ``metadata``), header only."""
+def read_multidomain_metadata(path: str | os.PathLike[str], *, verify: bool = False) -> dict[str, Any]:
+    """The document of a joint checkpoint (``config``, ``tensors_sha256``, ``metadata``), header only.
+
+    With ``verify``, the tensors are read too and must match their recorded
+    SHA-256 (ValueError otherwise), as for
+    :func:`~transferlab.models._checkpoint.read_checkpoint_metadata`.
+    """
+    if verify:
+        return _verify(path, _JOINT_FORMAT)
     return _read(path, _JOINT_FORMAT, tensors=False)[0]
 
 
@@ -318,14 +325,17 @@ def load_multidomain(path: str | os.PathLike[str], *, device: str | torch.device
 
     Read, verified and rebuilt by the loader of
     :func:`~transferlab.models._checkpoint.load_checkpoint`, so both kinds of
-    file fail the same way.
+    file fail the same way: the header's shapes are checked against the
+    architecture (built on the ``meta`` device, size-capped) before anything is
+    allocated, and half-precision tensors load into a float32 model.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is corrupt or truncated, is not a joint checkpoint, or its
-        tensors do not match their checksum or the architecture.
+        If the file is corrupt or truncated, is not a joint checkpoint, describes
+        or holds more values than the loader's cap, or its tensors do not match
+        their checksum or the architecture.
     """
     return _load(path, _JOINT_FORMAT, device=device)[0]

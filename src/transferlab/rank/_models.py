@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from transferlab._progress import progress_bar
-from transferlab._validation import check_scalar
+from transferlab._validation import check_int, check_scalar
 from transferlab.data import ImageData, load_data
 from transferlab.features import FeatureCache
-from transferlab.models import ExternalModel, load_model, parse_spec
+from transferlab.models import ExternalModel, check_device, load_model, parse_spec
 from transferlab.rank._candidate import ArrayCandidate, Candidate
 from transferlab.rank._ranking import Ranking, rank
 
@@ -128,7 +128,8 @@ class ModelCandidate(Candidate):
         keys = {kind: cache.key(model.module, kind=kind, task=data, split="train", stage=model.feature_layer,
                                 options={"preprocessing": model.preprocessing.to_dict()})
                 for kind in ("features", "source_probs")}
-        features, probs = cache.get(keys["features"]), cache.get(keys["source_probs"])
+        n = len(data.x_train)  # an entry with another number of rows is recomputed
+        features, probs = cache.get(keys["features"], rows=n), cache.get(keys["source_probs"], rows=n)
         if features is None or (model.has_head and probs is None):
             features, probs = _extract(model, data.x_train, batch_size=self._batch_size, device=self._device,
                                        progress=self._progress)
@@ -179,7 +180,9 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
         head gets ``None`` for a score that needs source probabilities.
     shots : int, optional
         Score on ``shots`` training images per class (seeded, the draw of
-        :func:`~transferlab.data.k_shot`).
+        :func:`~transferlab.data.k_shot`). It must be at most the training
+        images of the smallest class: a larger value is an error naming the
+        classes that have fewer, raised before any model runs.
     seed : int, default 0
         Seed of the split, the shots and the seeded scores.
     cache : FeatureCache, optional
@@ -198,13 +201,17 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
     Raises
     ------
     ValueError
-        A malformed model spec (before any data is read), no models for images,
+        A malformed model spec or ``shots`` value (before any data is read),
+        ``shots`` above a class's training images, no models for images,
         models for precomputed features, an unknown score, or a score that
         rejects a model's arrays.
     """
+    check_device(device)
     for m in models or ():  # a malformed spec fails before any data is read
         if isinstance(m, str):
             parse_spec(m)
+    if shots is not None:  # a bad value fails before the data are read; too many for a class, once they are
+        shots = check_int(shots, "shots")
     data = data if isinstance(data, ImageData) else load_data(data, seed=seed, **data_options)
     if shots is not None:
         data = data.k_shot(shots, seed=seed)

@@ -21,8 +21,9 @@ import numbers
 import numpy as np
 
 from transferlab._validation import check_scalar
-from transferlab.data import Task, load_sized
+from transferlab.data import Task, load_sized, subsample
 from transferlab.features import FeatureCache
+from transferlab.models import check_device
 from transferlab.rank._candidate import Candidate
 from transferlab.rank._ranking import Ranking, rank
 from transferlab.scores import NEEDS
@@ -63,7 +64,11 @@ class _ZooTarget:
                 sized = dataclasses.replace(MemberRecipe.from_dict(recipe), train_per_class=per_class, test_per_class=1)
                 self._sources[key] = load_member_task(sized)
             else:
-                self._sources[key] = load_sized(spec_text, train_per_class=per_class, test_per_class=1, seed=seed)
+                # As the zoo built it (the spec's own options win over the recipe's), then capped.
+                task = load_sized(spec_text, defaults={"train_per_class": per_class, "test_per_class": 1, "seed": seed})
+                if np.bincount(task.y_train, minlength=task.n_classes).max() > per_class:
+                    task = subsample(task, train_per_class=per_class, seed=seed)
+                self._sources[key] = task
         return self._sources[key]
 
     def probe_features(self) -> np.ndarray:
@@ -221,6 +226,7 @@ def rank_zoo(
         On an unknown score name, a bad argument, or when a score rejects a
         member's arrays (the message names the member and the score).
     """
+    check_device(device)
     candidates = zoo_candidates(
         zoo, target, cache=cache, device=device, progress=progress,
         source_per_class=source_per_class, gradient_dim=gradient_dim, seed=seed,

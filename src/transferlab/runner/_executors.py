@@ -14,6 +14,10 @@ import difflib
 import multiprocessing
 import numbers
 import os
+import signal
+import sys
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -65,6 +69,10 @@ class ProcessExecutor(Executor):
     A fresh pool serves each :meth:`map_unordered` call. When the call ends early
     (a job failed, Ctrl-C, the iterator was closed), queued jobs are cancelled and
     the workers terminated: their unfinished jobs are lost, never half-stored.
+    Workers die with the driver even when it is killed with ``SIGKILL``: on Linux
+    each asks the kernel for ``SIGKILL`` when its parent dies (``PR_SET_PDEATHSIG``),
+    and everywhere a watchdog thread ends it once the parent's pid is gone (within
+    half a second); the resource tracker of ``multiprocessing`` then ends too.
 
     Parameters
     ----------
@@ -87,7 +95,10 @@ class ProcessExecutor(Executor):
         if not jobs:
             return
         pool = ProcessPoolExecutor(
-            max_workers=min(self.max_workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")
+            max_workers=min(self.max_workers, len(jobs)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
         )
         finished = False
         try:
@@ -348,6 +359,51 @@ def _terminate_pool(pool: ProcessPoolExecutor) -> None:
             process.terminate()
     for process in processes:
         process.join(timeout=10)
+
+
+#: Seconds between two checks of the watchdog of a worker on its parent.
+_WATCH_INTERVAL = 0.5
+#: ``prctl`` option that asks for a signal when the parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Initializer of a pool worker: end this process when ``parent_pid`` (the driver) dies.
+
+    The kernel sends the death signal when the *thread* that started the worker
+    ends; the pool starts its workers from the thread that submits the jobs,
+    which :meth:`ProcessExecutor.map_unordered` keeps until the pool is shut down.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):  # no libc by that name, a sandbox refusing prctl: the watchdog stays
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="transferlab-watchdog", daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int, interval: float = _WATCH_INTERVAL, exit=os._exit) -> None:
+    """Call ``exit(1)`` once this process's parent is no longer ``parent_pid`` or that pid has gone."""
+    while True:
+        if os.getppid() != parent_pid or not _pid_exists(parent_pid):
+            exit(1)
+            return
+        time.sleep(interval)
+
+
+def _pid_exists(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows; the getppid check remains
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _usable_cpus() -> int:

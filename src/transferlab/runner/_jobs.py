@@ -15,6 +15,7 @@ import importlib
 import json
 import numbers
 import re
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -24,9 +25,13 @@ from typing import Any
 
 from transferlab._progress import progress_bar
 from transferlab._validation import check_scalar
-from transferlab.runner._store import ResultStore, job_key
+from transferlab.runner._store import LeaseOwner, ResultStore, job_key
 
 _FUNC_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+#: Seconds a claimed job's lease lasts; the driver renews its leases every third of it while it runs.
+_LEASE_SECONDS = 60.0
+#: Seconds between two looks at the store while waiting for jobs another run holds.
+_POLL_SECONDS = 0.5
 
 
 class JobError(RuntimeError):
@@ -225,6 +230,12 @@ def run_jobs(
     loses at most the jobs in flight and running the same jobs again finishes
     the rest. Jobs with the same key run once.
 
+    Two runs on one store at once do each job once: a run first claims its
+    pending jobs with a lease in the store (its pid, host and an expiry it
+    renews while it runs). Jobs a live run holds are not run again here: this
+    run waits for their results (polling the store) and returns them with its
+    own. A lease whose process died, or that expired, is taken over.
+
     Parameters
     ----------
     jobs : iterable of Job
@@ -267,14 +278,55 @@ def run_jobs(
         raise ValueError(f"on_result must be callable or None; got {type(on_result).__name__}")
     runner = get_executor(executor, max_workers)
 
+    store.merge_pending()
     found = store.get_many(unique)
     pending = [job for key, job in unique.items() if key not in found]
     results = dict(found)
     with progress_bar("jobs", len(unique), enabled=progress) as advance:
         advance(len(found), cached=len(found))
         if pending:
-            _drain(runner, pending, store, results, advance, on_result)
+            _run_claimed(runner, pending, store, results, advance, on_result)
     return {key: results[key] for key in unique}
+
+
+def _run_claimed(runner, pending: list[Job], store: ResultStore, results: dict, advance, on_result) -> None:
+    """Claim the pending jobs, run those claimed, and wait for those another live run holds."""
+    owner = LeaseOwner.here()
+    remaining = {job.key: job for job in pending}
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew_leases, args=(store, owner, stop), daemon=True)
+    renewer.start()
+    try:
+        while remaining:
+            claimed, stored = store._claim(list(remaining), owner, _LEASE_SECONDS)
+            if stored:  # finished by another run since we looked
+                values = store.get_many(stored)
+                for key in stored:
+                    results[key] = values[key]
+                    del remaining[key]
+                advance(len(stored))
+            if claimed:
+                _drain(runner, [remaining[key] for key in claimed], store, results, advance, on_result)
+                for key in claimed:
+                    del remaining[key]
+            elif remaining:  # all held by other live runs: wait for their results
+                advance(0, waiting=len(remaining))
+                time.sleep(_POLL_SECONDS)
+    finally:
+        stop.set()
+        renewer.join()
+        try:
+            store._release(owner)
+        except ValueError:  # locked or damaged: the leases expire on their own
+            pass
+
+
+def _renew_leases(store: ResultStore, owner: LeaseOwner, stop: threading.Event) -> None:
+    while not stop.wait(_LEASE_SECONDS / 3):
+        try:
+            store._renew(owner, _LEASE_SECONDS)
+        except ValueError:  # locked or unreachable for now: the next turn tries again
+            pass
 
 
 def _drain(runner, pending: list[Job], store: ResultStore, results: dict, advance, on_result) -> None:

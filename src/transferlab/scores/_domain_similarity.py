@@ -44,14 +44,27 @@ def _emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
 
 
 def _emd_between_class_means(S, ys, cs, T, yt, ct) -> float:
-    mu_s, w_s = _class_means_and_weights(S, ys, cs)
-    mu_t, w_t = _class_means_and_weights(T, yt, ct)
+    """EMD between the count-weighted class means of ``S`` and ``T``, for features of any finite magnitude.
+
+    Both domains are first divided by ``u = 2^(e-1)``, the power of two at or
+    just below their largest magnitude (an exact division), so the class sums
+    and the squares inside the Euclidean distance cannot overflow (features of
+    1e155 and above used to give an infinite cost and a NaN similarity) nor
+    underflow; the EMD is homogeneous, ``EMD(S, T) = u EMD(S / u, T / u)``.
+    The product is ``inf`` only when the EMD itself exceeds the float64 range,
+    where the similarity is 0.0.
+    """
+    top = max(float(np.max(np.abs(S))), float(np.max(np.abs(T))))
+    unit = float(np.ldexp(1.0, int(np.frexp(top)[1]) - 1)) if top > 0 else 1.0
+    mu_s, w_s = _class_means_and_weights(S / unit, ys, cs)
+    mu_t, w_t = _class_means_and_weights(T / unit, yt, ct)
     # Euclidean ground cost between every source and target class mean (Cs, Ct), from the
     # differences themselves (no |a|^2 + |b|^2 - 2ab cancellation: equal means cost exactly 0).
     from scipy.spatial.distance import cdist  # deferred: scipy.spatial loads scipy.stats (~0.2 s)
 
     cost = cdist(mu_s, mu_t, metric="euclidean")
-    return _emd(w_s, w_t, cost)
+    with np.errstate(over="ignore"):
+        return float(np.float64(unit) * _emd(w_s, w_t, cost))
 
 
 @register_score(
@@ -148,4 +161,5 @@ def domain_similarity(features, labels, *, source_features, source_labels, gamma
     S, ys, source_classes = check_source_features(source_features, source_labels, n_features=T.shape[1])
     cs = int(source_classes.shape[0])
     emd = _emd_between_class_means(S, ys, cs, T, yt, ct)
-    return float(np.exp(-gamma * emd))
+    with np.errstate(over="ignore"):  # gamma * emd beyond the float64 range: the similarity is 0.0
+        return float(np.exp(-gamma * np.float64(emd)))

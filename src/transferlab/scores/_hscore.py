@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, sparse
 
+from transferlab._linalg import gram
 from transferlab._validation import check_features_labels
 from transferlab.scores._registry import register_score
 
@@ -72,9 +73,9 @@ def _spectrum(X: np.ndarray, y: np.ndarray, n_classes: int) -> _Spectrum:
     fourth_moment = float(np.sum(np.einsum("ij,ij->i", C, C) ** 2))
     indicators = sparse.csr_matrix((np.ones(n), (y, np.arange(n))), shape=(n_classes, n))
     if d <= n:
-        lam, V = linalg.eigh(C.T @ C)
+        lam, V = linalg.eigh(gram(C.T))
     else:
-        lam, U = linalg.eigh(C @ C.T)
+        lam, U = linalg.eigh(gram(C))
     keep = lam > lam[-1] * max(n, d) * np.finfo(np.float64).eps
     lam = lam[keep]
     if d <= n:

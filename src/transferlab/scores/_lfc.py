@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab._linalg import gram
 from transferlab._validation import check_features_labels, check_scalar
 from transferlab.scores._linalg import _centre, _class_sums
 from transferlab.scores._registry import register_score
@@ -30,7 +31,7 @@ _REFERENCE = (
 
 def _squared_gram_norm(C: np.ndarray) -> float:
     """``||C C^T||_F^2 = ||C^T C||_F^2``, from the smaller of the two Gram matrices."""
-    G = C.T @ C if C.shape[1] <= C.shape[0] else C @ C.T
+    G = gram(C.T) if C.shape[1] <= C.shape[0] else gram(C)
     return float(np.sum(G * G))
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import scipy.linalg
 from scipy import sparse
 
+from transferlab._linalg import gram
+
 
 def _centre(X: np.ndarray) -> np.ndarray:
     """``X`` minus its column means, computed in two passes; constant columns become exactly 0.
@@ -47,7 +49,7 @@ def _pca(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((n, 0)), np.zeros(0)
     Xc /= scale
     if d <= n:
-        evals, V = scipy.linalg.eigh(Xc.T @ Xc, check_finite=False)
+        evals, V = scipy.linalg.eigh(gram(Xc.T), check_finite=False)
         evals, V = evals[::-1], V[:, ::-1]
     else:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import eigh
 
+from transferlab._linalg import gram
 from transferlab.scores._pool import SHRINKAGE_FLOOR, _check_pool, _LDA, _minmax, _true_class_probability
 from transferlab.scores._registry import register_score
 
@@ -32,7 +33,7 @@ def _pca_scores(X: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarra
     Xc = X - X.mean(axis=0)
     tol = max(n, d) * np.finfo(np.float64).eps
     if n > d:  # the D x D scatter matrix is the cheaper decomposition; its eigenvalues are s_i^2
-        lam, V = eigh(Xc.T @ Xc)
+        lam, V = eigh(gram(Xc.T))
         lam, V = lam[::-1], V[:, ::-1]
         k = min(n_components, d, int(np.count_nonzero(lam > lam[0] * tol)) if lam[0] > 0 else 0)
         return Xc @ V[:, :k], lam[:k] / (n - 1)

@@ -16,6 +16,7 @@ import numbers
 
 import numpy as np
 
+from transferlab._linalg import gram
 from transferlab._validation import check_features_labels, check_int, check_scalar, check_seed
 from transferlab.scores._linalg import _pca
 from transferlab.scores._registry import register_score
@@ -70,7 +71,7 @@ def _condensed_dissimilarity(U: np.ndarray) -> np.ndarray:
     parts = []
     for start in range(0, n, _BLOCK_ROWS):
         stop = min(start + _BLOCK_ROWS, n)
-        block = U[start:stop] @ U[start:].T  # (b, N - start)
+        block = gram(U[start:stop], U[start:])  # (b, N - start)
         parts.extend(1.0 - block[r, r + 1 :] for r in range(stop - start))
     return np.concatenate(parts) if parts else np.zeros(0)
 

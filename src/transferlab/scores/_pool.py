@@ -24,6 +24,7 @@ import numpy as np
 from scipy.linalg import eigh
 from scipy.special import softmax
 
+from transferlab._linalg import gram
 from transferlab._validation import check_features, check_features_labels
 from transferlab.scores._linalg import _class_sums
 from transferlab.scores._registry import _REGISTRY
@@ -112,7 +113,7 @@ class _LDA:
         self.Zc = Z - Z.mean(axis=0)
         self.means = _class_sums(self.Zc, y, n_classes) / counts[:, None]
         resid = self.Zc - self.means[y]
-        within = resid.T @ resid / n
+        within = gram(resid.T) / n
         self.total_scale = float(np.einsum("ij,ij->", self.Zc, self.Zc)) / (n * k) if k else 0.0
         # Shrinking towards a multiple of I keeps the eigenvectors: one decomposition serves
         # every shrinkage. Eigenvalues of a PSD matrix are >= 0 up to rounding.

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from transferlab._linalg import gram
 from transferlab._validation import check_features_labels, check_rows, check_scalar, check_seed
 from transferlab.scores._registry import register_score
 
@@ -40,7 +41,7 @@ def _rdm_upper(X: np.ndarray, centre: bool) -> np.ndarray:
     np.divide(Z, peak, out=Z, where=peak > 0)
     norm = np.sqrt(np.einsum("ij,ij->i", Z, Z))[:, None]
     np.divide(Z, norm, out=Z, where=norm > 0)  # a constant row stays 0: correlation 0 with all
-    corr = Z @ Z.T  # N x N: inherent to RSA
+    corr = gram(Z)  # N x N: inherent to RSA
     iu = np.triu_indices(X.shape[0], k=1)
     # Round to 12 decimals: pairs equal in exact arithmetic (e.g. correlations of +-1) tie,
     # whatever rounding the matrix product gave them, so the ranks do not depend on it.

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.linalg
 from scipy.special import logsumexp
 
+from transferlab._linalg import gram
 from transferlab._validation import check_features_labels
 from transferlab.scores._linalg import _centre, _class_sums
 from transferlab.scores._registry import register_score
@@ -29,7 +30,7 @@ def _scatter_eig(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-pairs ``(s, V)`` of ``R^T R / N`` for the rows ``R`` (N, D); ``V`` is (D, r), r = min(N, D)."""
     n, d = R.shape
     if d <= n:
-        s, V = scipy.linalg.eigh(R.T @ R / n, check_finite=False)
+        s, V = scipy.linalg.eigh(gram(R.T) / n, check_finite=False)
         return np.maximum(s, 0.0), V
     try:
         _, sv, Vt = scipy.linalg.svd(R, full_matrices=False, check_finite=False)

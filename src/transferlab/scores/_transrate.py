@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 from scipy import linalg
 
+from transferlab._linalg import gram
 from transferlab._validation import check_features_labels, check_scalar
 from transferlab.scores._registry import register_score
 
@@ -27,7 +28,7 @@ def _gram_eigenvalues(Z: np.ndarray, *, form: str = "auto") -> np.ndarray:
     n, d = Z.shape
     if form == "auto":
         form = "features" if d <= n else "samples"
-    G = Z.T @ Z if form == "features" else Z @ Z.T
+    G = gram(Z.T) if form == "features" else gram(Z)
     lam = linalg.eigvalsh(G)
     if lam[-1] <= 0.0:
         return np.zeros_like(lam)

@@ -330,6 +330,8 @@ def read_presets(path: str | Path | None, builtin: str) -> tuple[dict, str]:
         text = (resources.files("transferlab.studies") / "presets" / f"{builtin}.toml").read_text()
         return tomllib.loads(text), f"the built-in {builtin} presets"
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"preset file {str(path)!r} is a folder, not a file; give a .toml file")
     if not path.is_file():
         raise ValueError(f"preset file {str(path)!r} does not exist")
     try:

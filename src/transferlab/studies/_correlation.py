@@ -64,7 +64,8 @@ class CorrelationResult(ClaimsResult):
 def make_pairs(cfg, pair, beta: float, seed: int):
     """Alice's and Bob's tasks on concatenated images of ``pair`` at task correlation ``beta``."""
     left, right = (
-        load_sized(spec, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=seed)
+        load_sized(spec, defaults={"train_per_class": cfg.train_per_class, "test_per_class": cfg.test_per_class,
+                                   "seed": seed})
         for spec in pair
     )
     return concat_pairs(left, right, beta, n_train=cfg.n_train, n_test=cfg.n_test, seed=seed)
@@ -195,7 +196,8 @@ def semantic_job(*, config: dict, seed: int, device: str = "cpu") -> dict:
     """
     cfg = SEMANTIC.view(config)
     sem = cfg.semantic
-    base = load_sized(sem.source, train_per_class=sem.train_per_class, test_per_class=sem.test_per_class, seed=seed)
+    base = load_sized(sem.source, defaults={"train_per_class": sem.train_per_class,
+                                            "test_per_class": sem.test_per_class, "seed": seed})
 
     def grouping(groups):
         return relabel(base, {f"group{i}": g for i, g in enumerate(groups)})

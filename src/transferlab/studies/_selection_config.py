@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transferlab._validation import check_int
-from transferlab.data import Task, block_shuffle, k_shot, load_sized, subset_classes
+from transferlab.data import Task, block_shuffle, k_shot, load_sized, parse_spec, subset_classes
 from transferlab.studies._config import StudyConfig, load_preset, preset_names, setting
 from transferlab.train import TrainConfig, stratified_split
 
@@ -28,6 +28,9 @@ class TargetSpec(StudyConfig):
     spec: str
     classes: int | None = setting(None, min_val=2)
     block_shuffle: int | None = setting(None, min_val=1)
+
+    def _validate(self) -> None:
+        parse_spec(self.spec)  # a malformed spec or option value fails when the preset loads, not mid-run
 
     @property
     def name(self) -> str:
@@ -110,11 +113,13 @@ def fine_tune_config(config: SelectionConfig, task: Task) -> TrainConfig:
 def build_target(target: TargetSpec, regime: str, config) -> Task:
     """The target task of one (target, regime): full train split or a k-shot one; the test split stays full.
 
-    ``config`` is any study config with ``train_per_class``, ``test_per_class`` and ``seed``.
+    ``config`` is any study config with ``train_per_class``, ``test_per_class`` and ``seed``: they are
+    the study-wide defaults of every target, and an option of the target's own spec wins over them
+    (``"glyphs:greek,n_train_per_class=20"`` renders 20 per class whatever ``train_per_class`` is;
+    ``"shapes,seed=3"`` renders with seed 3; the shuffle and the k-shot draw still use ``config.seed``).
     """
-    task = load_sized(
-        target.spec, train_per_class=config.train_per_class, test_per_class=config.test_per_class, seed=config.seed
-    )
+    task = load_sized(target.spec, defaults={"train_per_class": config.train_per_class,
+                                             "test_per_class": config.test_per_class, "seed": config.seed})
     if target.classes is not None:
         if target.classes > task.n_classes:
             raise ValueError(f"target {target.spec!r} has {task.n_classes} classes; cannot keep {target.classes}")

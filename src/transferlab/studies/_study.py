@@ -39,6 +39,7 @@ from rich.console import Console
 from transferlab import __version__
 from transferlab._atomic import atomic_write_bytes
 from transferlab._paths import home
+from transferlab.models import check_device
 from transferlab.runner import Job, ResultStore, make_job, run_jobs
 from transferlab.studies._config import StudyConfig, load_preset, preset_names
 
@@ -244,6 +245,7 @@ def run_study(
     """
     if not isinstance(study, Study):
         raise ValueError(f"study must be a Study (e.g. transferlab.studies._selection.SELECTION); got {study!r}")
+    check_device(device, here=executor in ("inprocess", "process"))  # Ray may have the GPUs
     started, start = time.time(), time.perf_counter()
     cfg = study.load(preset, path=path)
     out_dir = Path(out_dir) if out_dir is not None else Path("transferlab-out") / f"{study.name}-{preset}"

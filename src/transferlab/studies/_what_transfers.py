@@ -53,7 +53,8 @@ class WhatTransfersResult(ClaimsResult):
 
 
 def _target(cfg, spec: str, seed: int, block: int):
-    task = load_sized(spec, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=seed)
+    task = load_sized(spec, defaults={"train_per_class": cfg.train_per_class, "test_per_class": cfg.test_per_class,
+                                      "seed": seed})
     side = task.x_train.shape[-1]
     return task if block >= side else block_shuffle(task, block, seed=seed)
 
@@ -83,7 +84,8 @@ def pretrain_job(*, config: dict, seed: int, device: str = "cpu") -> dict:
     settings share it.
     """
     cfg = PRETRAIN.view(config)
-    source = load_sized(cfg.source, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class, seed=seed)
+    source = load_sized(cfg.source, defaults={"train_per_class": cfg.train_per_class,
+                                              "test_per_class": cfg.test_per_class, "seed": seed})
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     directory = home() / "what-transfers" / f"pretrain-{digest}-seed{seed}"
     model = _build(cfg, source, seed)

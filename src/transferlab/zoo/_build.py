@@ -14,6 +14,13 @@ current when its checkpoint has the recipe's digest and was made from the
 weights its parent has now (the parent's tensor SHA-256 is recorded), so a
 changed parent rebuilds its dependants and nothing else. An interrupted build
 resumes where it stopped and a second build costs nothing.
+
+A cached unit is also checked against the SHA-256 of its tensors recorded in
+its header (one read of each file, no model built): a corrupt checkpoint (a
+flipped bit, a truncated file) is rebuilt from its recipe, with one line that
+names it and says why. ``manifest.json`` is written only when its content
+changes, so a build that finds every unit cached writes nothing at all (a
+read-only ``TRANSFERLAB_HOME`` serves a built zoo).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from transferlab import __version__
 from transferlab._atomic import atomic_write_bytes
@@ -37,6 +45,7 @@ from transferlab.models import (
     MultiDomainResNet,
     StagedModel,
     build_for,
+    check_device,
     load_checkpoint,
     load_multidomain,
     read_checkpoint_metadata,
@@ -136,30 +145,68 @@ def _tensors_sha(path: Path, *, joint: bool) -> str | None:
         return None
 
 
-def _is_current(path: Path, member: MemberRecipe) -> bool:
-    """The checkpoint has this recipe's digest and was made from its parent's current weights."""
-    if not path.is_file():
-        return False
+#: Why a unit is not current (besides corruption, whose reason is the loader's message).
+_MISSING, _STALE = "missing", "stale"
+
+
+def _corrupt(reason: str) -> bool:
+    """Whether a :func:`_staleness` reason says the checkpoint is corrupt (rather than missing or stale)."""
+    return reason not in (_MISSING, _STALE)
+
+
+def _verified(path: Path, *, joint: bool) -> str | None:
+    """None if the checkpoint's tensors match their recorded SHA-256; otherwise the loader's message."""
+    reader = read_multidomain_metadata if joint else read_checkpoint_metadata
+    try:
+        reader(path, verify=True)
+    except (ValueError, OSError) as err:
+        return str(err)
+    return None
+
+
+def _staleness(path: Path, member: MemberRecipe) -> str | None:
+    """None if the member's checkpoint is current, else why not: missing, stale, or the corruption found.
+
+    Current: the checkpoint has this recipe's digest, was made from its parent's
+    current weights and its tensors match their recorded SHA-256.
+    """
+    if not path.exists():
+        return _MISSING
     try:
         meta = read_checkpoint_metadata(path)["metadata"]
-    except (ValueError, OSError):
-        return False
+    except (ValueError, OSError) as err:
+        return str(err)  # an unreadable header: corrupt, and its recipe unknown
     if meta.get("member_digest") != member.digest:
-        return False
+        return _STALE
     parent = _parent_path(path.parent, member)
-    if parent is None:
-        return True
-    recorded = meta.get("init_from", {}).get("tensors_sha256")
-    return recorded is not None and recorded == _tensors_sha(parent, joint=member.role == "multidomain")
+    if parent is not None:
+        recorded = meta.get("init_from", {}).get("tensors_sha256")
+        if recorded is None or recorded != _tensors_sha(parent, joint=member.role == "multidomain"):
+            return _STALE
+    return _verified(path, joint=False)
 
 
-def _joint_is_current(path: Path, joint: JointRecipe) -> bool:
-    if not path.is_file():
-        return False
+def _is_current(path: Path, member: MemberRecipe) -> bool:
+    """The checkpoint has this recipe's digest, was made from its parent's current weights, and is intact."""
+    return _staleness(path, member) is None
+
+
+def _joint_staleness(path: Path, joint: JointRecipe) -> str | None:
+    """None if the joint network's checkpoint is current and intact, else why not (as :func:`_staleness`)."""
+    if not path.exists():
+        return _MISSING
     try:
-        return read_multidomain_metadata(path)["metadata"].get("joint_digest") == joint.digest
-    except (ValueError, OSError):
-        return False
+        digest = read_multidomain_metadata(path)["metadata"].get("joint_digest")
+    except (ValueError, OSError) as err:
+        return str(err)
+    if digest != joint.digest:
+        return _STALE
+    return _verified(path, joint=True)
+
+
+def _report_rebuild(console: Console, name: str, reason: str) -> None:
+    """One line: which unit is rebuilt and why (its checkpoint is corrupt)."""
+    console.print(f"[bold]zoo[/] rebuilding {escape(name)}: {escape(reason)}", soft_wrap=True)
 
 
 def _member_metadata(path: Path) -> dict:
@@ -196,9 +243,9 @@ def _record(config: TrainConfig | dict, metrics: dict) -> dict:
 
 
 def _load_source(spec: str, member: MemberRecipe | JointRecipe) -> Task:
-    return load_sized(
-        spec, train_per_class=member.train_per_class, test_per_class=member.test_per_class, seed=member.train.seed
-    )
+    # The recipe's sizes and seed are defaults: an option written in the source spec wins.
+    return load_sized(spec, defaults={"train_per_class": member.train_per_class,
+                                      "test_per_class": member.test_per_class, "seed": member.train.seed})
 
 
 def load_member_task(member: MemberRecipe) -> Task:
@@ -383,6 +430,13 @@ def build_zoo(
     member before the members that start from it, a joint multi-domain network
     before the domains exported from it.
 
+    Every cached checkpoint is verified against the SHA-256 of its tensors
+    (one read of the file). A corrupt one is rebuilt from its recipe, which
+    gives the weights a fresh build gives (training is deterministic), and the
+    console says so in one line: ``zoo rebuilding <member>: checkpoint <path>
+    is corrupt: ...``. ``manifest.json`` is written only when its content
+    changes: a build that finds everything cached writes nothing.
+
     Parameters
     ----------
     recipe : str or Path
@@ -401,6 +455,7 @@ def build_zoo(
     Zoo
         Members in :attr:`~transferlab.zoo._recipe.ZooRecipe.all_members` order.
     """
+    check_device(device)
     resolved = load_recipe(recipe, preset)
     folder = zoo_root(resolved, root)
     console = console or Console(stderr=True, quiet=not progress)
@@ -411,33 +466,43 @@ def build_zoo(
     for unit in order:
         if isinstance(unit, JointRecipe):
             path = _joint_path(folder, unit.name)
-            if not _joint_is_current(path, unit):
-                console.print(f"[bold]zoo[/] training the joint {unit.variant} multi-domain network {unit.name}")
+            reason = _joint_staleness(path, unit)
+            if reason is not None:
+                if _corrupt(reason):
+                    _report_rebuild(console, unit.name, reason)
+                console.print(f"[bold]zoo[/] training the joint {escape(unit.variant)} multi-domain network "
+                              f"{escape(unit.name)}")
                 _train_joint(unit, path, device, progress)
             joints[unit.name] = {"name": unit.name, "variant": unit.variant, "checkpoint": path.name,
                                  **read_multidomain_metadata(path)["metadata"]}
             continue
         path = _member_path(folder, unit.name)
-        if _is_current(path, unit):
+        reason = _staleness(path, unit)
+        if reason is not None and _corrupt(reason):
+            _report_rebuild(console, unit.name, reason)
+        if reason is None:
             status = "cached"
         elif unit.role == "multidomain":
             _export_member(unit, path, _joint_path(folder, unit.parent))
             status = "exported"
         else:
-            console.print(f"[bold]zoo[/] training {unit.name} ({len(built) + 1}/{n_members})")
+            console.print(f"[bold]zoo[/] training {escape(unit.name)} ({len(built) + 1}/{n_members})")
             _train_member(unit, path, device, progress)
             status = "trained"
         metadata = _member_metadata(path)
         built[unit.name] = ZooMember(unit.name, unit.arch, unit.source, path, metadata, unit.role)
         console.print(
-            f"[bold]zoo[/] {unit.name:<32} {status:<8} "
+            f"[bold]zoo[/] {escape(f'{unit.name:<32}')} {status:<8} "
             f"source accuracy {metadata['metrics']['source_test_accuracy']:.3f}"
         )
-        _write_manifest(folder, resolved, [built[m.name] for m in resolved.all_members if m.name in built], joints)
+        if status != "cached":  # progress survives an interruption; a cached unit changes nothing
+            _write_manifest(folder, resolved, [built[m.name] for m in resolved.all_members if m.name in built], joints)
+    _write_manifest(folder, resolved, [built[m.name] for m in resolved.all_members], joints)
     return Zoo(resolved, folder, tuple(built[m.name] for m in resolved.all_members))
 
 
-def _write_manifest(folder: Path, recipe: ZooRecipe, members: list[ZooMember], joints: dict[str, dict]) -> None:
+def _write_manifest(folder: Path, recipe: ZooRecipe, members: list[ZooMember], joints: dict[str, dict]) -> bool:
+    """Write ``manifest.json`` if its content changed; whether it was written."""
     manifest = {
         "recipe": recipe.name,
         "preset": recipe.preset,
@@ -474,7 +539,15 @@ def _write_manifest(folder: Path, recipe: ZooRecipe, members: list[ZooMember], j
             for j in joints.values()
         ],
     }
-    atomic_write_bytes(folder / "manifest.json", json.dumps(manifest, indent=2).encode())
+    content = json.dumps(manifest, indent=2).encode()
+    path = folder / "manifest.json"
+    try:
+        if path.read_bytes() == content:
+            return False
+    except OSError:  # missing or unreadable: write it
+        pass
+    atomic_write_bytes(path, content)
+    return True
 
 
 def zoo_members(recipe: str | Path = "builtin", preset: str = "small", *, root: str | Path | None = None) -> list[dict]:
