@@ -192,3 +192,53 @@ def test_a_fully_cached_build_writes_nothing(recipe, tmp_path, monkeypatch):
     manifest.unlink()
     build_zoo(recipe, "t", root=tmp_path / "zoo", progress=False)
     assert manifest.read_bytes() == content
+
+
+_CONCURRENT_DRIVER = """
+import sys, time
+from transferlab.zoo import _build
+real = _build._train_member
+def logged(unit, *args, **kwargs):
+    with open(sys.argv[3], "a") as log:
+        log.write(unit.name + "\\n")
+    time.sleep(1.0)  # hold the claim long enough for the other build to reach it
+    return real(unit, *args, **kwargs)
+_build._train_member = logged
+_build.build_zoo(sys.argv[1], "t", root=sys.argv[2], progress=False)
+"""
+
+
+def test_two_builds_at_once_train_each_member_once(recipe, tmp_path):
+    # Each member is claimed (an flock that dies with its process) before it is trained, and checked
+    # again once claimed: the second build waits for the first and then finds the member built.
+    import subprocess
+    import sys
+
+    log = tmp_path / "trained.log"
+    args = [sys.executable, "-c", _CONCURRENT_DRIVER, str(recipe), str(tmp_path / "zoo"), str(log)]
+    runs = [subprocess.Popen(args, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    assert sorted(log.read_text().split()) == ["mlp-shapes", "mlp-textures"]
+    assert all(r["built"] for r in zoo_members(recipe, "t", root=tmp_path / "zoo"))
+
+
+def test_a_claim_is_exclusive_across_processes(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, pathlib; from transferlab.zoo._build import _claim\n"
+         "with _claim(pathlib.Path(sys.argv[1]), 'm'):\n    print('held', flush=True); time.sleep(1.5)",
+         str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    start = time.perf_counter()
+    with _build._claim(tmp_path, "m"):
+        waited = time.perf_counter() - start
+    holder.wait(timeout=30)
+    assert waited > 0.5  # it had to wait for the holder to let go

@@ -25,6 +25,8 @@ read-only ``TRANSFERLAB_HOME`` serves a built zoo).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import platform
 import time
@@ -415,6 +417,25 @@ def _units_in_order(recipe: ZooRecipe) -> list[MemberRecipe | JointRecipe]:
     )
 
 
+@contextlib.contextmanager
+def _claim(folder: Path, name: str):
+    """Hold ``<folder>/<name>.lock`` exclusively while ``name`` is trained.
+
+    A second ``build_zoo`` on the same ``TRANSFERLAB_HOME`` waits here for the
+    member another process is training, then finds it built (the caller checks
+    again), so no member is trained twice. The lock is the kernel's (``flock``):
+    it goes with its process, so a killed build never leaves a stale claim.
+    Only a member that must be trained takes it: a fully cached build writes nothing.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_zoo(
     recipe: str | Path = "builtin",
     preset: str = "small",
@@ -468,27 +489,33 @@ def build_zoo(
             path = _joint_path(folder, unit.name)
             reason = _joint_staleness(path, unit)
             if reason is not None:
-                if _corrupt(reason):
-                    _report_rebuild(console, unit.name, reason)
-                console.print(f"[bold]zoo[/] training the joint {escape(unit.variant)} multi-domain network "
-                              f"{escape(unit.name)}")
-                _train_joint(unit, path, device, progress)
+                with _claim(folder, unit.name):
+                    reason = _joint_staleness(path, unit)  # another build may have trained it meanwhile
+                    if reason is not None:
+                        if _corrupt(reason):
+                            _report_rebuild(console, unit.name, reason)
+                        console.print(f"[bold]zoo[/] training the joint {escape(unit.variant)} multi-domain "
+                                      f"network {escape(unit.name)}")
+                        _train_joint(unit, path, device, progress)
             joints[unit.name] = {"name": unit.name, "variant": unit.variant, "checkpoint": path.name,
                                  **read_multidomain_metadata(path)["metadata"]}
             continue
         path = _member_path(folder, unit.name)
-        reason = _staleness(path, unit)
-        if reason is not None and _corrupt(reason):
-            _report_rebuild(console, unit.name, reason)
-        if reason is None:
-            status = "cached"
-        elif unit.role == "multidomain":
-            _export_member(unit, path, _joint_path(folder, unit.parent))
-            status = "exported"
-        else:
-            console.print(f"[bold]zoo[/] training {escape(unit.name)} ({len(built) + 1}/{n_members})")
-            _train_member(unit, path, device, progress)
-            status = "trained"
+        status = "cached"
+        if _staleness(path, unit) is not None:
+            with _claim(folder, unit.name):
+                reason = _staleness(path, unit)  # another build may have trained it meanwhile
+                if reason is not None and _corrupt(reason):
+                    _report_rebuild(console, unit.name, reason)
+                if reason is None:
+                    status = "cached"
+                elif unit.role == "multidomain":
+                    _export_member(unit, path, _joint_path(folder, unit.parent))
+                    status = "exported"
+                else:
+                    console.print(f"[bold]zoo[/] training {escape(unit.name)} ({len(built) + 1}/{n_members})")
+                    _train_member(unit, path, device, progress)
+                    status = "trained"
         metadata = _member_metadata(path)
         built[unit.name] = ZooMember(unit.name, unit.arch, unit.source, path, metadata, unit.role)
         console.print(
