@@ -27,6 +27,7 @@ from typing import Any
 
 from transferlab._validation import check_scalar
 from transferlab.runner._jobs import Job, JobError, JobResult, execute_job
+from transferlab.runner._store import _pid_alive
 
 #: Resource names of a Job that map to Ray's own task options (the rest are custom resources).
 _RAY_OPTIONS = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
@@ -388,22 +389,10 @@ def _die_with_parent(parent_pid: int) -> None:
 def _watch_parent(parent_pid: int, interval: float = _WATCH_INTERVAL, exit=os._exit) -> None:
     """Call ``exit(1)`` once this process's parent is no longer ``parent_pid`` or that pid has gone."""
     while True:
-        if os.getppid() != parent_pid or not _pid_exists(parent_pid):
+        if os.getppid() != parent_pid or not _pid_alive(parent_pid):
             exit(1)
             return
         time.sleep(interval)
-
-
-def _pid_exists(pid: int) -> bool:
-    if os.name != "posix":  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows; the getppid check remains
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _usable_cpus() -> int:
