@@ -41,10 +41,6 @@ class _LogMEFit:
     polished : ndarray of shape (n_targets,), bool
         Whether the target was finished by the profile search of :func:`_polish`
         (the fixed point had not converged).
-    scale : float
-        The largest magnitude of the features: the fit runs on ``F / scale``,
-        and ``alpha`` above is ``scale**2`` times the prior precision found there
-        (0 or ``inf`` where that product leaves the float64 range).
     """
 
     evidence: np.ndarray
@@ -53,7 +49,6 @@ class _LogMEFit:
     n_iter: np.ndarray
     converged: np.ndarray
     polished: np.ndarray
-    scale: float
 
 
 def _spectrum(F: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,18 +141,6 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
     the evidence is within ``tol * N`` of its limit at ``alpha = inf``
     (``beta = inf``).
 
-    The fit runs on ``F / c`` with ``c = max |F_ij|``. This is exact, not an
-    approximation: the evidence depends on ``F`` only through
-    ``beta^-1 I + alpha^-1 F F^T``, and ``alpha^-1 (cF)(cF)^T = (alpha / c^2)^-1 F F^T``,
-    so ``L(alpha, beta; F) = L(alpha / c^2, beta; F / c)`` and both have the same
-    maximum, reached at ``alpha = c^2 alpha'``. It makes every step after the
-    division independent of the scale of ``F`` (so ``logme(k F) == logme(F)`` to
-    rounding for any ``k`` whose ``k F`` is finite): ``F^T F`` neither underflows
-    (features of 1e-160 and below) nor overflows (1e155 and above), and the
-    fixed point starts from ``alpha = beta = 1`` at unit feature scale, where
-    its stopping rule is reliable, instead of many orders of magnitude from the
-    maximum (with features of 1e-6 it used to stop on the all-zero-features value).
-
     Parameters
     ----------
     F : ndarray of shape (n_samples, n_features), float64
@@ -170,10 +153,7 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
     _LogMEFit
     """
     n = F.shape[0]
-    # The evidence depends on F only through F^T F / alpha, so L(alpha, beta; F) =
-    # L(alpha / c^2, beta; F / c): fitting F / c and multiplying alpha by c^2 is exact.
-    scale = float(np.max(np.abs(F))) if F.size else 0.0
-    s, Z, perp = _spectrum(F / scale if scale > 0 else F, Y)
+    s, Z, perp = _spectrum(F, Y)
     z2 = Z**2
     k = Y.shape[1]
     alpha = np.ones(k)
@@ -209,9 +189,6 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
     for j in np.flatnonzero(polished):
         alpha[j], beta[j] = _polish(s, z2[j], perp[j], n, alpha[j], beta[j])
     evidence = _evidence(alpha, beta, s, z2, perp, n)
-    if scale > 0:
-        with np.errstate(over="ignore", under="ignore"):
-            alpha = alpha * scale * scale
     return _LogMEFit(
         evidence=evidence,
         alpha=alpha,
@@ -219,7 +196,6 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
         n_iter=n_iter,
         converged=converged,
         polished=polished,
-        scale=scale,
     )
 
 
@@ -309,9 +285,7 @@ def logme(features, labels, *, regression: bool = False, max_iter: int = 100, to
     is maximised by the paper's fixed-point iteration
     ``gamma = sum_i beta s_i / (alpha + beta s_i)``, ``alpha = gamma / m^T m``,
     ``beta = (N - gamma) / ||F m - y||^2`` (``s_i`` the eigenvalues of ``F^T F``),
-    from ``alpha = beta = 1`` on ``F / max|F|`` (exact: ``alpha`` absorbs the
-    scale, so the score is the same for ``k F`` at any ``k`` whose ``k F`` is
-    finite, 1e-300 and 1e300 included), until the relative change of both is below ``tol``
+    from ``alpha = beta = 1`` until the relative change of both is below ``tol``
     (or, where the supremum lies at ``alpha = inf`` or ``beta = inf``, until the
     evidence is within ``tol`` per sample of that limit). Where the fixed point
     crawls (flat evidence) and has not converged after ``max_iter`` iterations,
