@@ -59,11 +59,6 @@ TOLERANCE = {"model": (1e-7, 1e-9), "pool": (1e-7, 1e-3)}
 #: (score, trait) -> why the declared invariance fails on some inputs, and the strict
 #: xfail that pins it. The trait stays declared: it is what the score means to compute.
 KNOWN_DEFECTS = {
-    # The fixed point starts at alpha = beta = 1 and may stop (tol or max_iter) short of the evidence
-    # maximum: far from unit scale by a wide margin (test_logme.py::
-    # test_scale_invariance_far_from_unit_scale), and by up to ~1% at unit scale when N is close
-    # to D (seed 2385, counts (6, 2), D = 6, factor 0.37). No region is safe: not drawn here.
-    ("logme", "scale_invariant"): None,
     # With N <= D the PCA's rank cut is relative to the centred spectrum, so features far from the
     # origin keep a rounding-level component (test_pool.py::
     # test_ncti_translation_invariance_with_fewer_samples_than_dimensions): drawn with N > D only
@@ -299,10 +294,9 @@ def test_scale_invariance_far_from_unit_scale(name, problem, factor):
         assert_same(name, got, expected)
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: LogME's fixed point stops short of the evidence maximum "
-                   "(KNOWN_DEFECTS); remove this mark, and the entry, once it converges")
 def test_logme_scale_invariance_near_unit_scale():
-    # The draw hypothesis found: N = 8 close to D = 6, unit scale, factor 0.37 (about 0.7% apart).
+    # The draw hypothesis once found: N = 8 close to D = 6, unit scale, factor 0.37 (the fixed
+    # point alone stopped about 0.7% apart; the profile search closes the gap).
     inputs = random_inputs("logme", 2385, (6, 2), 6, 1.0)
     assert_same("logme", values("logme", _scaled(inputs, 0.37)), values("logme", inputs))
 

@@ -39,8 +39,8 @@ class _LogMEFit:
         Whether the fixed-point iteration met its stopping rule within
         ``max_iter`` (see :func:`_logme_fit`).
     polished : ndarray of shape (n_targets,), bool
-        Whether the target was finished by the profile search of :func:`_polish`
-        (the fixed point had not converged).
+        Whether the profile search of :func:`_profile_max` found a higher evidence
+        than the fixed point's iterate (which it then replaced).
     """
 
     evidence: np.ndarray
@@ -153,6 +153,11 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
     _LogMEFit
     """
     n = F.shape[0]
+    # The evidence maximum is invariant to F -> cF (alpha absorbs c^2). Scaling by a power
+    # of two (exact in float64) to max|F| in [0.5, 1) keeps F^T F clear of overflow and
+    # underflow over the whole float64 range; alpha is scaled back at the end.
+    exponent = int(np.frexp(np.max(np.abs(F), initial=0.0))[1])
+    F = np.ldexp(F, -exponent)
     s, Z, perp = _spectrum(F, Y)
     z2 = Z**2
     k = Y.shape[1]
@@ -185,10 +190,21 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
             alpha[act], beta[act] = new_alpha, new_beta
             n_iter[act] += 1
             converged[act] = alpha_done & beta_done
-    polished = ~converged
-    for j in np.flatnonzero(polished):
-        alpha[j], beta[j] = _polish(s, z2[j], perp[j], n, alpha[j], beta[j])
     evidence = _evidence(alpha, beta, s, z2, perp, n)
+    # The fixed point's stopping rule is not scale-free: from alpha = beta = 1 it can stop
+    # far from the maximum when F is far from unit scale, or crawl on a flat evidence.
+    # The profile search is scale-covariant (its grid follows the spectrum), so keeping
+    # the better of the two makes the value invariant to F -> cF.
+    polished = np.zeros(k, dtype=bool)
+    if s.size:
+        log_lam, best = _profile_max(s, z2, perp, n)
+        polished = np.isfinite(best) & ~(best <= evidence + 1e-10 * np.maximum(1.0, np.abs(best)))
+        lam = np.exp(log_lam[polished])
+        beta[polished] = n / (perp[polished] + np.sum(z2[polished] / (1.0 + s / lam[:, None]), axis=1))
+        alpha[polished] = lam * beta[polished]
+        evidence[polished] = best[polished]
+    with np.errstate(over="ignore"):  # alpha of features near 1e300 is beyond float64: inf
+        alpha = np.ldexp(alpha, 2 * exponent)
     return _LogMEFit(
         evidence=evidence,
         alpha=alpha,
@@ -199,55 +215,60 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
     )
 
 
-def _profile(log_lam: np.ndarray, s: np.ndarray, z2: np.ndarray, perp: float, n: int) -> np.ndarray:
-    """Evidence maximised over ``beta`` at fixed ``lambda = alpha / beta`` (G,).
+def _profile(log_lam: np.ndarray, s: np.ndarray, z2: np.ndarray, perp: np.ndarray, n: int) -> np.ndarray:
+    """Evidence maximised over ``beta`` at fixed ``lambda = alpha / beta`` (K, G).
 
+    ``log_lam`` is (G,), one grid shared by all targets, or (K, G), one per target.
     With ``lambda`` fixed the covariance is ``beta^-1 M(lambda)``; the best
     ``beta`` is ``N / Q`` with ``Q = perp + sum z_i^2 / (1 + s_i / lambda)``, so
     ``L*(lambda) = -N/2 log 2 pi - 1/2 sum log(1 + s_i/lambda) + N/2 log(N/Q) - N/2``.
     """
-    ratio = s / np.exp(log_lam)[:, None]
-    q_total = perp + np.sum(z2 / (1.0 + ratio), axis=1)
-    return (
-        -0.5 * n * _LOG_2PI
-        - 0.5 * np.sum(np.log1p(ratio), axis=1)
-        + 0.5 * n * np.log(n / q_total)
-        - 0.5 * n
-    )
+    if log_lam.ndim == 1:  # shared grid: the log det term is the same for every target
+        ratio = s / np.exp(log_lam)[:, None]  # (G, r)
+        log_det = np.sum(np.log1p(ratio), axis=1)[None, :]
+        q_total = perp[:, None] + z2 @ (1.0 / (1.0 + ratio)).T
+    else:
+        ratio = s / np.exp(log_lam)[:, :, None]  # (K, G, r)
+        log_det = np.sum(np.log1p(ratio), axis=2)
+        q_total = perp[:, None] + np.einsum("kr,kgr->kg", z2, 1.0 / (1.0 + ratio))
+    return -0.5 * n * _LOG_2PI - 0.5 * log_det + 0.5 * n * np.log(n / q_total) - 0.5 * n
 
 
-def _polish(s, z2, perp, n, alpha0, beta0, *, n_grid: int = 161) -> tuple[float, float]:
-    """Finish one target whose fixed point has not converged; returns ``(alpha, beta)``.
+def _profile_max(s, z2, perp, n, *, n_grid: int = 161, n_zoom: int = 9, width: float = 1e-7):
+    """Global maximum of :func:`_profile` over ``t = log(alpha / beta)``, per target.
 
-    The fixed point can crawl for thousands of iterations when the evidence is
-    flat, typically when its supremum lies at ``alpha = inf`` or ``beta = inf``.
-    The profile :func:`_profile` over ``t = log(alpha / beta)`` has the same
-    maximum. A grid of ``t`` from ``log(s_min) - 20`` to ``log(s_max) + 20``
-    (beyond which the profile equals its limits to about ``e^-20``) locates it,
-    a bounded Brent search between the grid neighbours refines it, and the best
-    of the grid point, the refinement and the fixed point's iterate is kept.
+    A grid of ``t`` from ``log(s_min) - 20`` to ``log(s_max) + 20`` (beyond which the
+    profile equals its limits at ``alpha = inf`` or ``beta = inf`` to about ``e^-20``)
+    locates the maximum; then each target's bracket (the best grid point's two
+    neighbours) is zoomed on with ``n_zoom`` points a round until it is narrower
+    than ``width``. Every step is relative to the spectrum, so scaling ``F`` by ``c``
+    shifts the search by ``2 log c`` and finds the same maximum. Vectorised over
+    targets, in blocks that bound the memory; returns ``(log_lambda, value)``, each (K,).
     """
-    if s.size == 0:  # F = 0: the fixed point reaches alpha = inf at once
-        return alpha0, beta0
+    block = max(1, 2_000_000 // (n_zoom * s.size))
+    if z2.shape[0] > block:
+        parts = [
+            _profile_max(s, z2[i : i + block], perp[i : i + block], n, n_grid=n_grid, n_zoom=n_zoom, width=width)
+            for i in range(0, z2.shape[0], block)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     grid = np.linspace(np.log(s[0]) - 20.0, np.log(s[-1]) + 20.0, n_grid)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        values = _profile(grid, s, z2, perp, n)
-    i = int(np.nanargmax(values))
-    from scipy.optimize import minimize_scalar  # deferred: scipy.optimize takes ~0.1 s to import
-
-    res = minimize_scalar(
-        lambda t: -_profile(np.array([t]), s, z2, perp, n)[0],
-        bounds=(grid[max(i - 1, 0)], grid[min(i + 1, n_grid - 1)]),
-        method="bounded",
-        options={"xatol": 1e-10},
-    )
-    log_lam, best = (float(res.x), -float(res.fun)) if -res.fun >= values[i] else (grid[i], values[i])
-    start = _evidence(np.array([alpha0]), np.array([beta0]), s, z2[None], np.array([perp]), n)[0]
-    if np.isfinite(start) and start > best:
-        return alpha0, beta0
-    lam = np.exp(log_lam)
-    beta = n / (perp + np.sum(z2 / (1.0 + s / lam)))
-    return float(lam * beta), float(beta)
+        values = np.nan_to_num(_profile(grid, s, z2, perp, n), nan=-np.inf)
+        i = np.argmax(values, axis=1)
+        best_t, best = grid[i], values[np.arange(i.size), i]
+        lo, hi = grid[np.maximum(i - 1, 0)], grid[np.minimum(i + 1, n_grid - 1)]
+        steps = np.linspace(0.0, 1.0, n_zoom)
+        while np.max(hi - lo) > width:
+            ts = lo[:, None] + (hi - lo)[:, None] * steps  # (K, n_zoom)
+            vals = np.nan_to_num(_profile(ts, s, z2, perp, n), nan=-np.inf)
+            j = np.argmax(vals, axis=1)
+            rows = np.arange(j.size)
+            better = vals[rows, j] > best
+            best_t = np.where(better, ts[rows, j], best_t)
+            best = np.where(better, vals[rows, j], best)
+            lo, hi = ts[rows, np.maximum(j - 1, 0)], ts[rows, np.minimum(j + 1, n_zoom - 1)]
+    return best_t, best
 
 
 def _check_iteration(max_iter, tol) -> tuple[int, float]:
@@ -287,11 +308,14 @@ def logme(features, labels, *, regression: bool = False, max_iter: int = 100, to
     ``beta = (N - gamma) / ||F m - y||^2`` (``s_i`` the eigenvalues of ``F^T F``),
     from ``alpha = beta = 1`` until the relative change of both is below ``tol``
     (or, where the supremum lies at ``alpha = inf`` or ``beta = inf``, until the
-    evidence is within ``tol`` per sample of that limit). Where the fixed point
-    crawls (flat evidence) and has not converged after ``max_iter`` iterations,
-    a 1-D search over ``log(alpha / beta)`` of the evidence maximised over
-    ``beta`` finishes it. The score is the mean over target columns of ``L / N``.
-    Higher is better.
+    evidence is within ``tol`` per sample of that limit). The fixed point's start
+    and stopping rule are not scale-free (far from unit scale it can stop far from
+    the maximum) and it crawls where the evidence is flat, so a global 1-D search
+    over ``log(alpha / beta)`` of the evidence maximised over ``beta`` (a grid that
+    follows the spectrum of ``F^T F``, then zoomed) checks every target, and the
+    higher of the two evidences is kept: the value is then invariant to
+    ``F -> cF`` over the float64 range. The score is the mean over target columns
+    of ``L / N``. Higher is better.
 
     Unlike the reference code, the result is exact when ``N < D``: the
     eigendecomposition is of ``F^T F`` (D x D) when ``D <= N`` and of ``F F^T``
