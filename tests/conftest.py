@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# CI replays the same draws every run (a red CI must mean a change broke something);
+# local runs keep drawing new examples and so keep looking for defects.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") or os.environ.get("HYPOTHESIS_PROFILE") == "ci":
+    settings.load_profile("ci")
 
 # No network in tests: Hugging Face loaders read only local folders and caches.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

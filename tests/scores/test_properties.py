@@ -59,6 +59,11 @@ TOLERANCE = {"model": (1e-7, 1e-9), "pool": (1e-7, 1e-3)}
 #: (score, trait) -> why the declared invariance fails on some inputs, and the strict
 #: xfail that pins it. The trait stays declared: it is what the score means to compute.
 KNOWN_DEFECTS = {
+    # The mixture's EM is sensitive to rounding: on some draws two optima are so close that the
+    # rounding of F -> cF (exact only for powers of two, which no draw uses) picks the other one
+    # (test_nleep.py::test_scale_by_a_non_power_of_two_on_a_two_optima_draw; powers of two are
+    # checked exact in test_power_of_two_scaling_is_exact). No region is safe: not drawn here.
+    ("nleep", "scale_invariant"): None,
     # With N <= D the PCA's rank cut is relative to the centred spectrum, so features far from the
     # origin keep a rounding-level component (test_pool.py::
     # test_ncti_translation_invariance_with_fewer_samples_than_dimensions): drawn with N > D only
