@@ -36,8 +36,8 @@ def test_demo_tiny_end_to_end(demo_run):
     for row in rows:
         assert 0.0 <= float(row["fine_tuned_accuracy"]) <= 1.0
         assert float(row["leep"]) <= 0.0  # LEEP is an average log-likelihood
-    logme = [float(r["logme"]) for r in rows]
-    assert logme == sorted(logme, reverse=True), "rows are sorted by the first score"
+    consensus = [float(r["consensus_rank"]) for r in rows]
+    assert consensus == sorted(consensus), "rows are sorted by the consensus rank"
     png = (out / "score_vs_accuracy.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -64,6 +64,17 @@ def test_rank_prints_the_ranking(demo_run, tmp_path):
     assert result.exit_code == 0, result.output
     for member in load_recipe("builtin", "tiny").members:
         assert member.name in result.output
+    # The decision: the recommendation first, grouped columns, intervals and the outputs.
+    first = result.output.strip().splitlines()[0]
+    assert first.startswith(("Recommended: ", "Cannot tell apart: ")), first
+    for fragment in ("(prior)", "(baseline)", "(score)", "source_accuracy", "parameters", "knn", "linear_probe",
+                     "P=", "95% stratified bootstrap, 100 resamples", "no interval for knn",
+                     "agreement between scores (Kendall tau)"):
+        assert fragment in result.output, fragment
+    for name in ("ranking.csv", "ranking.json", "ranking.md", "ranking.png", "agreement.png"):
+        assert (tmp_path / name).is_file(), name
+    md = (tmp_path / "ranking.md").read_text()
+    assert first.split(" (")[0] in md
 
 
 @pytest.mark.parametrize(
@@ -158,9 +169,13 @@ def test_rank_named_and_pool_scores_and_csv_option(demo_run, tmp_path):
     assert result.exit_code == 0, result.output
     rows, payload = _rank_outputs(out)
     assert payload["scores"] == ["leep", "logme"] and payload["pool_scores"] == pool
-    assert list(rows[0]) == ["model", "arch", "source", "source_accuracy", "leep", "logme", *pool]
-    leep = [float(r["leep"]) for r in rows]
-    assert leep == sorted(leep, reverse=True), "rows are sorted by the first score"
+    assert list(rows[0])[:8 + len(pool)] == ["model", "arch", "source", "source_accuracy", "leep", "logme", *pool,
+                                              "consensus_rank", "leep_rank"]
+    consensus = [float(r["consensus_rank"]) for r in rows]
+    assert consensus == sorted(consensus), "rows are sorted by the consensus rank"
+    for name in ("leep", "logme", *pool):  # every score column has its rank, interval and P(best)
+        assert {f"{name}_rank", f"{name}_low", f"{name}_high", f"{name}_p_best"} <= set(rows[0])
+        assert sum(float(r[f"{name}_p_best"]) for r in rows) == pytest.approx(1.0)
     assert list(csv.DictReader(extra.read_text().splitlines())) == rows
 
 
@@ -280,7 +295,8 @@ def test_a_data_name_with_brackets_prints_literally_in_the_table_and_paths(tmp_p
     result = runner.invoke(app, ["rank", "--models", "", "--data", str(data), "--scores", "logme", "--out", str(out),
                                  "-q"])
     assert result.exit_code == 0, result.output
-    assert "models ranked for x[bold]y (sorted by logme)" in result.output
+    assert "models ranked for x[bold]y (sorted by consensus rank)" in result.output
+    assert result.output.startswith("Recommended: x[bold]y ")
     assert "│ x[bold]y " in result.output  # the model column of the table
     assert f"wrote {out / 'ranking.csv'}, {out / 'ranking.json'}" in result.output.replace("\n", "")
 

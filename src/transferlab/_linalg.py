@@ -16,9 +16,33 @@ Pure NumPy.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-__all__ = ["gram"]
+__all__ = ["gram", "weighted_gram", "one_blas_thread"]
+
+#: How many :func:`one_blas_thread` contexts are open (process-wide, like the BLAS setting).
+_ONE_THREAD_DEPTH = 0
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Hold every BLAS library to one thread; inside, :func:`weighted_gram` may use ``syrk``.
+
+    ``syrk`` is safe with one thread (the OpenBLAS crash needs two) and costs half a
+    ``gemm``. Worker threads started inside the context (the bootstrap's) each run
+    BLAS single-threaded, so they never spin against each other or against torch.
+    """
+    global _ONE_THREAD_DEPTH
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        _ONE_THREAD_DEPTH += 1
+        try:
+            yield
+        finally:
+            _ONE_THREAD_DEPTH -= 1
 
 #: Rows of the result computed per ``gemm`` call; bounds the temporary to
 #: ``_BLOCK_ROWS x n`` entries.
@@ -83,6 +107,46 @@ def gram(a, b=None) -> np.ndarray:
         upper = np.triu_indices(hi - lo, 1)
         block[upper] = block.T[upper]
     return out
+
+
+def weighted_gram(a, weights) -> np.ndarray:
+    """The weighted Gram matrix of the columns of ``a``, ``a.T @ diag(weights) @ a``, without ``syrk``.
+
+    The weighted rows ``weights[:, None] * a`` are a buffer of their own, so the
+    product is one ``gemm``; rows of weight 0 are left out first. Inside
+    :func:`one_blas_thread` (the ranker's bootstrap) it is BLAS ``syrk`` on
+    ``sqrt(weights) * a`` instead: half the flops, and safe with one thread.
+
+    Parameters
+    ----------
+    a : array_like of shape (n, k)
+    weights : array_like of shape (n,)
+        Non-negative weights (not checked here; the caller validates them).
+
+    Returns
+    -------
+    ndarray of shape (k, k)
+
+    Examples
+    --------
+    >>> weighted_gram(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([2.0, 0.0]))
+    array([[2., 4.],
+           [4., 8.]])
+    """
+    a = _matrix(a, "a")
+    weights = np.asarray(weights)
+    if weights.shape != (a.shape[0],):
+        raise ValueError(f"weighted_gram needs one weight per row of a {a.shape}; got weights of shape {weights.shape}")
+    keep = weights != 0
+    if not keep.all():
+        a, weights = a[keep], weights[keep]
+    if _ONE_THREAD_DEPTH > 0 and a.dtype == np.float64 and (weights >= 0).all():
+        from scipy.linalg import blas
+
+        rooted = np.asfortranarray(a * np.sqrt(weights)[:, None])
+        upper = blas.dsyrk(1.0, rooted, trans=1)  # one BLAS thread: safe, half the flops
+        return np.triu(upper) + np.triu(upper, 1).T
+    return (a * weights[:, None]).T @ a
 
 
 def _matrix(values, name: str) -> np.ndarray:

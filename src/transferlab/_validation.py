@@ -51,6 +51,7 @@ __all__ = [
     "check_images",
     "check_int",
     "check_int_sequence",
+    "check_labels",
     "check_matrix",
     "check_nonnegative",
     "check_rows",
@@ -527,6 +528,28 @@ def _check_labels(
     return y, classes
 
 
+def check_labels(labels, *, min_per_class: int = 2, name: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+    """Validate class labels alone (for a score that reads no per-sample array) and map them to ``0..C-1``.
+
+    The rules of :func:`check_features_labels` for ``labels``: 1-D, non-empty,
+    integers, integral floats or strings, at least 2 classes, every class with
+    at least ``min_per_class`` samples.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,), int64
+    classes : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> y, classes = check_labels(["b", "a", "b"], min_per_class=1)
+    >>> y.tolist(), classes.tolist()
+    ([1, 0, 1], ['a', 'b'])
+    """
+    arr = _labels_array(labels, name)
+    return _check_labels(arr, arr.shape[0], min_per_class=min_per_class, name=name)
+
+
 def check_features_labels(
     features, labels, *, min_per_class: int = 2, name: str = "features"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -774,6 +797,42 @@ def check_targets(targets, n_samples: int, *, name: str = "labels") -> np.ndarra
         raise ValueError(f"{name} must have at least one target column; got shape {arr.shape}")
     out = np.array(arr, dtype=np.float64, order="C", copy=True)
     _check_finite(out, name)
+    return out
+
+
+def check_sample_weight(weights, n_samples: int, *, name: str = "sample_weight") -> np.ndarray:
+    """Validate per-sample weights: finite, non-negative, one per sample, not all zero.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_samples,)
+    n_samples : int
+    name : str, default="sample_weight"
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), float64
+
+    Raises
+    ------
+    ValueError
+        If the weights are not 1-D with ``n_samples`` entries, not numeric, hold
+        NaN/Inf or a negative value, or are all zero.
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 0, 2], 3)
+    array([1., 0., 2.])
+    """
+    arr = _as_numeric_array(weights, name)
+    if arr.shape != (n_samples,):
+        raise ValueError(f"{name} must have shape ({n_samples},), one weight per sample; got shape {arr.shape}")
+    out = np.array(arr, dtype=np.float64, copy=True)
+    _check_finite(out, name)
+    if (out < 0).any():
+        raise ValueError(f"{name} must be non-negative; got {out.min():g} at index {int(np.argmin(out))}")
+    if not out.any():
+        raise ValueError(f"{name} is all zeros: no sample would count")
     return out
 
 

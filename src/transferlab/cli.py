@@ -351,8 +351,12 @@ def rank(
     preset: str = typer.Option("small", help="Zoo preset."),
     scores: Optional[str] = typer.Option(
         None,
-        help="Comma-separated score names, per-model or pool-level (ncti, etran) "
-        "[default: every per-model score the inputs allow].",
+        help="Comma-separated score names, per-model or pool-level (ncti, etran), or 'all' "
+        "[default: logme, leep, nce, the knn and linear_probe baselines and the source_accuracy and "
+        "parameters priors, where the inputs allow].",
+    ),
+    bootstrap: int = typer.Option(
+        100, help="Stratified bootstrap resamples of the target samples for intervals and P(best); 0 turns it off."
     ),
     per_class: Optional[int] = typer.Option(
         None, help="Zoo ranking: score on at most this many target samples per class [default: the target spec's "
@@ -378,7 +382,7 @@ def rank(
     if models is not None:
         if target is not None:
             raise ValueError("give either --target (a zoo ranking) or --models and --data, not both")
-        return _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet)
+        return _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet, bootstrap)
     if target is None:
         raise ValueError("give --target (a zoo ranking) or --models and --data (your own models and data)")
     from transferlab.data import load_sized
@@ -386,19 +390,19 @@ def rank(
     from transferlab.zoo import build_zoo
 
     per_model, pooled = split_score_names(None if scores is None else _split_names(scores))
+    bootstrap = _check_bootstrap(bootstrap)
     per_class = _target_per_class(target, per_class)
     built = build_zoo(zoo, preset, device=device, progress=not quiet, console=_console(stderr=True, quiet=quiet))
     task = load_sized(target, train_per_class=per_class)
     ranking = rank_zoo(
         built, task, (*per_model, *pooled), device=device, progress=not quiet,
-        source_per_class=source_per_class, seed=seed,
+        source_per_class=source_per_class, seed=seed, bootstrap=bootstrap,
     )
     out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(target)}"
     written = _write_ranking(ranking, out_dir, csv_path, extra={"zoo": built.recipe.name, "preset": preset,
                                                                   "target_spec": target, "per_class": per_class,
                                                                   "seed": seed})
-    _print_wide_rows(f"{built.recipe.name} zoo ranked for {task.name} (sorted by {ranking.columns[0]})",
-                     ranking.rows, ["model", "arch", "source", "source_accuracy"], list(ranking.columns))
+    _print_decision(f"{built.recipe.name} zoo ranked for {task.name}", ranking, ["model", "arch", "source"])
     _print_written(written)
 
 
@@ -427,7 +431,15 @@ def _target_per_class(target: str, per_class: int | None) -> int:
     return 100
 
 
-def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet) -> None:
+def _check_bootstrap(bootstrap: int) -> int:
+    import numbers
+
+    from transferlab._validation import check_scalar
+
+    return check_scalar(bootstrap, "--bootstrap", numbers.Integral, min_val=0)
+
+
+def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet, bootstrap) -> None:
     import warnings
 
     from transferlab.data import load_data
@@ -437,6 +449,7 @@ def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, c
     specs = _split_names(models)
     for spec in specs:  # a malformed spec fails before any image is read
         parse_spec(spec)
+    bootstrap = _check_bootstrap(bootstrap)
     with warnings.catch_warnings():  # the skipped files are reported below, in one line
         warnings.simplefilter("ignore")
         images = load_data(data, seed=seed, strict=not skip_bad)
@@ -445,13 +458,12 @@ def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, c
         _console(stderr=True).print(f"[yellow]skipped {len(images.skipped)} unreadable image(s):[/] {escape(shown)}",
                                     highlight=False, soft_wrap=True)
     ranking = rank_models(specs, images, None if scores is None else _split_names(scores), shots=shots,
-                          seed=seed, device=device, progress=not quiet)
+                          seed=seed, device=device, progress=not quiet, bootstrap=bootstrap)
     out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(Path(data).stem)}"
     written = _write_ranking(ranking, out_dir, csv_path, extra={"models": _split_names(models), "data": str(data),
                                                                   "shots": shots, "seed": seed})
-    _print_wide_rows(f"models ranked for {ranking.target} (sorted by {ranking.columns[0]})", ranking.rows,
-                     [c for c in ("model", "has_head", "input_size", "feature_dim") if c in ranking.rows[0]],
-                     list(ranking.columns))
+    _print_decision(f"models ranked for {ranking.target}", ranking,
+                    [c for c in ("model", "has_head", "input_size", "feature_dim") if c in ranking.rows[0]])
     _print_written(written)
 
 
@@ -459,37 +471,80 @@ def _print_written(written: list) -> None:
     _console().print("wrote " + escape(", ".join(str(p) for p in written)), highlight=False, soft_wrap=True)
 
 
-def _print_wide_rows(title: str, rows, info: list[str], scores: list[str]) -> None:
-    """Print ``rows`` as one table, or as several when the score columns do not fit the width.
+_GROUP_ORDER = ("prior", "baseline", "score")
 
-    Every table repeats the rank and the model name; the first one also has the
-    other ``info`` columns. Cells are never cut or wrapped.
-    """
+
+def _decision_cell(ranking, name: str, i: int) -> list[str]:
+    """A score's cell for row ``i``: "value (#rank)", then "[low, high] P=.." where bootstrapped."""
+    value = ranking.rows[i][name]
+    if value is None:
+        return ["n/a"]
+    rank = ranking.ranks[name][i]
+    lines = [f"{_fmt_value(name, value)} (#{rank:g})"]
+    u = ranking.uncertainty.get(name)
+    if u is not None:
+        mark = " ~" if u["within_noise"][i] else ""
+        lines.append(f"[{_fmt_value(name, u['low'][i])}, {_fmt_value(name, u['high'][i])}] "
+                     f"P={u['p_best'][i]:.2f}{mark}")
+    return lines
+
+
+def _fmt_value(name: str, value) -> str:
+    if name == "parameters":
+        for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+            if value >= size:
+                return f"{value / size:.3g}{unit}"
+        return f"{value:.0f}"
+    return f"{value:.4f}"
+
+
+def _print_decision(title: str, ranking, info: list[str]) -> None:
+    """The recommendation first, then one table (split when too wide): rank and value per score, by group."""
     console = _console()
-    width = console.width
+    console.print(f"[bold]{escape(ranking.recommendation.get('text', ''))}[/]", highlight=False, soft_wrap=True)
+    columns = sorted(ranking.columns, key=lambda n: _GROUP_ORDER.index(ranking.groups.get(n, "score")))
+    cells = {n: [_decision_cell(ranking, n, i) for i in range(len(ranking.rows))] for n in columns}
+    info_cells = {c: [[_fmt(row.get(c))] for row in ranking.rows] for c in [*info, "consensus_rank"]}
 
-    def column_width(name: str) -> int:  # content plus Rich's padding and border
-        return max(len(name), *(len(_fmt(row[name])) for row in rows)) + 3
+    def width(name: str, column) -> int:
+        header = max(len(name), len(ranking.groups.get(name, "")) + 2)
+        return max(header, *(len(line) for cell in column for line in cell)) + 3
 
-    fixed = len(str(len(rows))) + 4 + column_width("model")  # the '#' column, the table's right border, the model
-    chunks, current, used = [], [], fixed + sum(column_width(c) for c in info if c != "model")
-    for name in scores:
-        if current and used + column_width(name) > width:
+    fixed = len(str(len(ranking.rows))) + 4 + width("model", info_cells["model"])
+    base = fixed + sum(width(c, info_cells[c]) for c in info_cells if c != "model")
+    chunks, current, used = [], [], base
+    for name in columns:
+        if current and used + width(name, cells[name]) > console.width:
             chunks.append(current)
             current, used = [], fixed
         current.append(name)
-        used += column_width(name)
+        used += width(name, cells[name])
     chunks.append(current)
-    for i, chunk in enumerate(chunks):
-        columns = (info if i == 0 else ["model"]) + chunk
-        table = Table(title=escape(title) if i == 0 else None, header_style="bold")
+    for k, chunk in enumerate(chunks):
+        shown = list(info_cells) if k == 0 else ["model"]
+        table = Table(title=escape(f"{title} (sorted by consensus rank)") if k == 0 else None, header_style="bold")
         table.add_column("#", justify="right", no_wrap=True)
-        for name in columns:
-            table.add_column(escape(name), justify="left" if name in ("model", "arch", "source") else "right",
-                             no_wrap=True)
-        for rank, row in enumerate(rows, 1):
-            table.add_row(str(rank), *(_cell(row[c]) for c in columns))
+        for c in shown:
+            table.add_column(escape(c), justify="left" if c in ("model", "arch", "source") else "right", no_wrap=True)
+        for name in chunk:
+            table.add_column(escape(f"{name}\n({ranking.groups.get(name, 'score')})"), justify="right", no_wrap=True)
+        for i in range(len(ranking.rows)):
+            table.add_row(str(i + 1), *(escape(info_cells[c][i][0]) for c in shown),
+                          *(escape("\n".join(cells[n][i])) for n in chunk))
         console.print(table)
+    boot = ranking.bootstrap
+    if boot.get("resamples"):
+        console.print(f"intervals: {boot['level']:.0%} stratified bootstrap, {boot['resamples']} resamples "
+                      f"(seed {boot['seed']}); P = probability of ranking first; ~ = within noise of the first",
+                      highlight=False, soft_wrap=True)
+        for name, why in boot.get("skipped", {}).items():
+            console.print(f"[yellow]no interval for {escape(name)}:[/] {escape(why)}", highlight=False, soft_wrap=True)
+    tau = [(a, b, ranking.agreement["tau"][i][j]) for i, a in enumerate(ranking.agreement.get("scores", []))
+           for j, b in enumerate(ranking.agreement.get("scores", [])) if i < j]
+    known = [t for *_, t in tau if t is not None]
+    if known:
+        console.print(f"agreement between scores (Kendall tau): mean {sum(known) / len(known):+.2f} over "
+                      f"{len(known)} pair(s), from {min(known):+.2f} to {max(known):+.2f}", highlight=False)
 
 
 def _slug(text: str) -> str:
@@ -510,14 +565,21 @@ def _write_ranking(ranking, out_dir: Path, csv_path: Optional[Path], *, extra: d
     from transferlab._atomic import atomic_write_bytes
     from transferlab.report import write_csv
 
+    from transferlab.report import plot_agreement, plot_ranking, ranking_markdown
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_file = write_csv(out_dir / "ranking.csv", list(ranking.rows))
+    table = ranking.table()
+    csv_file = write_csv(out_dir / "ranking.csv", table)
     payload = {**extra, **ranking.to_dict()}
     json_file = atomic_write_bytes(out_dir / "ranking.json", (json.dumps(payload, indent=2) + "\n").encode())
-    written = [Path(csv_file), Path(json_file)]
+    md_file = atomic_write_bytes(out_dir / "ranking.md", ranking_markdown(payload).encode())
+    written = [Path(csv_file), Path(json_file), Path(md_file),
+               Path(plot_ranking(payload, out_dir / "ranking.png"))]
+    if len(ranking.agreement.get("scores", [])) >= 2:
+        written.append(Path(plot_agreement(payload, out_dir / "agreement.png")))
     if csv_path is not None:
-        written.append(Path(write_csv(csv_path, list(ranking.rows))))
+        written.append(Path(write_csv(csv_path, table)))
     return written
 
 

@@ -24,11 +24,12 @@ from transferlab.scores import (
     nleep,
     random,
     rsa,
+    spec,
 )
 
 N_CLASSES, PER_CLASS = 3, 10
 LABELS = np.repeat(np.arange(N_CLASSES), PER_CLASS)
-SCORES = ["logme", "leep", "lgc", "domain_similarity", "rsa", "nleep", "random"]
+SCORES = ["logme", "leep", "lgc", "domain_similarity", "rsa", "nleep", "random", "source_accuracy", "parameters"]
 
 
 class PlainCandidate(Candidate):
@@ -66,6 +67,9 @@ def _arrays(seed, *, signal, head=True):
         "source_features": rng.normal(size=(24, 5)),
         "source_labels": np.repeat(np.arange(4), 6),
         "probe_features": rng.normal(size=(LABELS.size, 3)) + onehot,
+        # The priors' scalars: a recorded source accuracy and a parameter count.
+        "source_accuracy": 0.5 + 0.1 * signal,
+        "n_parameters": 1000 + int(100 * signal),
     }
     if head:
         logits = rng.normal(size=(LABELS.size, 4)) + signal * np.pad(onehot, ((0, 0), (0, 1)))
@@ -84,6 +88,8 @@ def _expected(arrays, seed):
         ),
         "rsa": rsa(f, LABELS, probe_features=arrays["probe_features"], seed=seed),
         "nleep": nleep(f, LABELS, seed=seed),
+        "source_accuracy": arrays["source_accuracy"],
+        "parameters": float(arrays["n_parameters"]),
     }
     if "source_probs" in arrays:
         out["leep"] = leep(arrays["source_probs"], LABELS)
@@ -103,15 +109,17 @@ def pool():
             for i, (name, s, h) in enumerate(specs)}
 
 
-def test_rank_gives_the_direct_values_sorted_by_the_first_score(pool):
+def test_rank_gives_the_direct_values_sorted_by_consensus(pool):
     candidates = [c for c, _ in pool.values()]
-    ranking = rank(candidates, LABELS, [*SCORES, "ncti"], target="toy", seed=5, device="cpu", progress=False)
+    ranking = rank(candidates, LABELS, [*SCORES, "ncti"], target="toy", seed=5, device="cpu", progress=False,
+                   bootstrap=0)
     assert isinstance(ranking, Ranking)
     assert ranking.target == "toy" and ranking.scores == tuple(SCORES) and ranking.pool_scores == ("ncti",)
     by_name = {row["model"]: row for row in ranking.rows}
     for name, (_, arrays) in pool.items():
         row = by_name[name]
-        assert list(row) == ["model", "family", *SCORES, "ncti"]  # model, info, scores, pool scores
+        # model, info, scores, pool scores, then the consensus
+        assert list(row) == ["model", "family", *SCORES, "ncti", "consensus_rank"]
         assert row["family"] == name.split("-")[0]
         for score, value in _expected(arrays, seed=5).items():
             assert type(row[score]) is float
@@ -122,36 +130,53 @@ def test_rank_gives_the_direct_values_sorted_by_the_first_score(pool):
     values = ncti([arrays["features"] for _, arrays in pool.values()], LABELS)
     for (name, _), value in zip(pool.items(), values):
         np.testing.assert_allclose(by_name[name]["ncti"], value, rtol=1e-12)
-    # Sorted by LogME, best first: the strong candidate, then the middle one, then the weak one.
-    logmes = {name: logme(arrays["features"], LABELS) for name, (_, arrays) in pool.items()}
-    assert [row["model"] for row in ranking.rows] == sorted(logmes, key=logmes.get, reverse=True)
+    # Sorted by the consensus: the mean rank over the transferability scores (group "score";
+    # not the random baseline nor the priors), best first, computed here from the values.
+    columns = [n for n in (*SCORES, "ncti") if spec(n).group == "score"]
+    mean_rank = {m: np.mean([1 + sum(by_name[o][n] > by_name[m][n] for o in by_name) for n in columns])
+                 for m in by_name}
+    assert [row["model"] for row in ranking.rows] == sorted(mean_rank, key=mean_rank.get)
+    for m, value in mean_rank.items():
+        assert by_name[m]["consensus_rank"] == pytest.approx(value)
     assert [row["model"] for row in ranking.rows] == ["strong-b", "mid-c", "weak-a"]
 
 
 def test_each_array_is_asked_once_and_every_candidate_is_closed(pool):
     candidates = [c for c, _ in pool.values()]
-    ranking = rank(candidates, LABELS, [*SCORES, "ncti"], progress=False)
+    ranking = rank(candidates, LABELS, [*SCORES, "ncti"], progress=False, bootstrap=3)
     for c in candidates:
         # features serve logme, domain_similarity, rsa, nleep, random and ncti: asked once.
         assert c.calls == Counter({arg: 1 for args in NEED_ARGUMENTS.values() for arg in args}), c.name
         assert c.closed == 1
     # Time per input (under its first keyword) and per score.
     assert set(ranking.seconds) == {"features", "source_probs", "gradients", "source_features", "probe_features",
-                                    *SCORES, "ncti"}
+                                    "source_accuracy", "n_parameters", *SCORES, "ncti", "bootstrap"}
     assert all(v >= 0 for v in ranking.seconds.values())
 
 
-def test_a_candidate_without_an_input_gets_none_and_sorts_last():
+def test_a_candidate_without_an_input_gets_none_and_is_ranked_on_the_rest():
     with_head = PlainCandidate("head", _arrays(0, signal=0.5), fingerprint="head@t")
     headless = PlainCandidate("body", _arrays(1, signal=3.0, head=False), fingerprint="body@t")
-    ranking = rank([headless, with_head], LABELS, ["leep", "logme"], progress=False)
-    assert [row["model"] for row in ranking.rows] == ["head", "body"]
-    assert ranking.rows[1]["leep"] is None and np.isnan(ranking.column("leep")[1])
-    assert ranking.rows[1]["logme"] == pytest.approx(logme(_arrays(1, signal=3.0)["features"], LABELS), rel=1e-12)
+    ranking = rank([headless, with_head], LABELS, ["leep", "logme"], progress=False, bootstrap=5)
+    # body: no LEEP, first under LogME (consensus 1); head: first under LEEP, second under LogME (1.5)
+    assert [row["model"] for row in ranking.rows] == ["body", "head"]
+    assert [row["consensus_rank"] for row in ranking.rows] == [1.0, 1.5]
+    assert ranking.rows[0]["leep"] is None and np.isnan(ranking.column("leep")[0])
+    assert np.isnan(ranking.ranks["leep"][0]) and ranking.ranks["leep"][1] == 1.0
+    assert np.isnan(ranking.uncertainty["leep"]["low"][0]) and ranking.uncertainty["leep"]["p_best"][1] == 1.0
+    assert ranking.rows[0]["logme"] == pytest.approx(logme(_arrays(1, signal=3.0)["features"], LABELS), rel=1e-12)
     assert "source_probs" not in headless.calls
-    # By default only the scores every candidate can give: no LEEP.
-    default = rank([headless, with_head], LABELS, progress=False)
+    # By default only the transferability scores every candidate can give: no LEEP.
+    default = rank([headless, with_head], LABELS, progress=False, bootstrap=0)
     assert "leep" not in default.scores and "logme" == default.scores[0]
+
+
+def test_a_candidate_with_no_value_at_all_sorts_last():
+    with_head = PlainCandidate("head", _arrays(0, signal=0.5), fingerprint="head@t")
+    headless = PlainCandidate("body", _arrays(1, signal=3.0, head=False), fingerprint="body@t")
+    ranking = rank([headless, with_head], LABELS, ["leep"], progress=False, bootstrap=0)
+    assert [row["model"] for row in ranking.rows] == ["head", "body"]
+    assert ranking.rows[1]["consensus_rank"] is None
 
 
 def test_random_gets_a_seed_of_each_candidates_own():

@@ -15,6 +15,7 @@ from transferlab.scores._registry import NEEDS, available, spec
 from transferlab.rank import (
     Ranking,
     ZooCandidate,
+    DEFAULT_SCORES,
     default_scores,
     rank_zoo,
     split_score_names,
@@ -52,28 +53,38 @@ def target():
 @pytest.fixture(scope="module")
 def ranked(zoo, target, tmp_path_factory):
     cache = FeatureCache(tmp_path_factory.mktemp("features"))
-    ranking = rank_zoo(zoo, target, cache=cache, progress=False, gradient_dim=32, source_per_class=4)
+    ranking = rank_zoo(zoo, target, "all", cache=cache, progress=False, gradient_dim=32, source_per_class=4,
+                       bootstrap=0)
     return ranking, cache
 
 
-def test_default_scores_are_every_per_model_score():
-    assert sorted(default_scores()) == available()
-    assert default_scores()[0] == "logme", "a default ranking is sorted by LogME"
-    assert sorted(default_scores({"features"})) == available({"features"})
-    assert "leep" not in default_scores({"features"})
+def test_default_scores_are_the_short_list_in_order():
+    assert default_scores() == DEFAULT_SCORES == (
+        "logme", "leep", "nce", "knn", "linear_probe", "source_accuracy", "parameters")
+    assert default_scores()[0] == "logme", "the recommendation's primary score is LogME"
+    assert default_scores({"features"}) == ("logme", "knn", "linear_probe")
     assert set(default_scores()).isdisjoint(available_pool_scores())
+    assert {spec(n).group for n in default_scores()} == {"score", "baseline", "prior"}
 
 
-def test_default_ranking_has_every_score_finite_and_sorted(ranked, zoo):
+def test_all_is_every_registered_score():
+    per_model, pooled = split_score_names("all")
+    assert sorted(per_model) == available() and per_model[0] == "logme"
+    assert sorted(pooled) == sorted(available_pool_scores())
+    assert split_score_names(["ALL"]) == (per_model, pooled)
+
+
+def test_all_ranking_has_every_score_finite_and_sorted_by_consensus(ranked, zoo):
     ranking, _ = ranked
     assert isinstance(ranking, Ranking)
-    assert ranking.scores == default_scores() and ranking.pool_scores == ()
+    assert sorted(ranking.scores) == available() and sorted(ranking.pool_scores) == sorted(available_pool_scores())
     assert sorted(row["model"] for row in ranking.rows) == sorted(m.name for m in zoo)
     for row in ranking.rows:
-        for name in ranking.scores:
+        for name in ranking.columns:
             assert type(row[name]) is float and np.isfinite(row[name]), (row["model"], name)
-    first = ranking.column(ranking.scores[0])
-    assert list(first) == sorted(first, reverse=True)
+        assert row["parameters"] >= 1 and 0 <= row["source_accuracy"] <= 1
+    consensus = [row["consensus_rank"] for row in ranking.rows]
+    assert consensus == sorted(consensus)
     as_dict = ranking.to_dict()
     assert as_dict["scores"] == list(ranking.scores) and len(as_dict["rows"]) == len(zoo)
 

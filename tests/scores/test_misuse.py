@@ -30,6 +30,8 @@ TARGET_ARRAYS = ("features", "gradients", "source_probs", "probe_features")
 FEATURE_LIKE = ("features", "gradients", "source_features", "probe_features")
 #: The argument a single-input case corrupts: the first of these the score reads.
 PRIMARY_ORDER = ("features", "gradients", "source_probs", "probe_features", "source_features")
+#: Scalar facts about the model (the priors' inputs): no rows, no columns.
+SCALARS = ("source_accuracy", "n_parameters")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -52,7 +54,9 @@ def make_inputs(
     and probe features are class means plus unit noise (informative but not
     separable); source probabilities are a softmax of logits that depend on the
     class; source features come from ``n_source_classes`` source classes with
-    their own means, in the same dimension as ``features``.
+    their own means, in the same dimension as ``features``. The priors'
+    scalars are 0-d arrays (they have ``.copy()`` like the arrays): a source
+    accuracy of 0.75 and 1234 parameters.
     """
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(n_classes), n_per_class)
@@ -79,11 +83,14 @@ def make_inputs(
         "source_features": source_features,
         "source_labels": source_labels,
         "probe_features": probe_features,
+        "source_accuracy": np.array(0.75),
+        "n_parameters": np.array(1234),
     }
     wanted = {"labels"}
     for need in needs:
         wanted |= {"source_features", "source_labels"} if need == "source_features" else set()
         wanted |= {"probe_features"} if need == "probe" else ({need} if need in everything else set())
+        wanted |= {"n_parameters"} if need == "parameters" else set()
     return {"labels": labels, **{k: v for k, v in everything.items() if k in wanted}}
 
 
@@ -130,6 +137,9 @@ def _non_finite(bad: float):
             corrupt[arg][1, 0] = bad
             with pytest.raises(ValueError, match=_naming(arg, "must be finite")):
                 _call(name, corrupt)
+        for arg in _arrays(inputs, SCALARS):  # a scalar's message names it and what it must be
+            with pytest.raises(ValueError, match=_naming(arg, "must be")):
+                _call(name, dict(inputs, **{arg: bad}))
 
     return case
 
@@ -277,7 +287,7 @@ CASES = {
     "negative_non_contiguous_labels": (_relabelled([7, -3, 42], [-1, 10, 5, 0]), lambda inputs: True),
     "negative_probabilities": (_negative_probabilities, lambda inputs: "source_probs" in inputs),
     "rows_not_summing_to_one": (_rows_not_summing_to_one, lambda inputs: "source_probs" in inputs),
-    "constant": (_constant, lambda inputs: True),
+    "constant": (_constant, lambda inputs: bool(_arrays(inputs, PRIMARY_ORDER))),
     "constant_column": (_constant_column, lambda inputs: bool(_arrays(inputs, FEATURE_LIKE))),
     "n_smaller_than_d": (_fewer_samples_than_dimensions, lambda inputs: bool(_arrays(inputs, FEATURE_LIKE))),
     "magnitude_1e12": (_large_magnitude, lambda inputs: bool(_arrays(inputs, FEATURE_LIKE))),
@@ -309,7 +319,7 @@ def test_the_inputs_cover_every_need():
     inputs = make_inputs(NEEDS)
     for need in NEEDS:
         for arg in NEED_ARGUMENTS[need]:
-            assert arg in inputs and inputs[arg].shape[0] > 0
+            assert arg in inputs and (inputs[arg].shape[0] > 0 if arg not in SCALARS else inputs[arg].ndim == 0)
     n = inputs["labels"].shape[0]
     assert all(inputs[k].shape[0] == n for k in TARGET_ARRAYS)
     assert inputs["source_features"].shape[1] == inputs["features"].shape[1]

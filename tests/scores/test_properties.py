@@ -56,7 +56,8 @@ SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[Healt
 #: (rtol, atol) of the invariance checks, by kind (see the module docstring).
 TOLERANCE = {"model": (1e-7, 1e-9), "pool": (1e-7, 1e-3)}
 
-#: (score, trait) -> why the declared invariance fails on some inputs, and the strict
+#: (score, trait) -> why the declared invariance fails on some inputs ("sample_order" for the
+#: sample-order invariance every non-stochastic score has), and the strict
 #: xfail that pins it. The trait stays declared: it is what the score means to compute.
 KNOWN_DEFECTS = {
     # The mixture's EM is sensitive to rounding: on some draws two optima are so close that the
@@ -69,6 +70,12 @@ KNOWN_DEFECTS = {
     # test_ncti_translation_invariance_with_fewer_samples_than_dimensions): drawn with N > D only
     # (the widest pool member has n_features + 1 dimensions).
     ("ncti", "translation_invariant"): lambda problem, **_: sum(problem[1]) <= problem[2] + 1,
+    # kNN breaks exact ties by sample index (neighbours) and by class index (votes), as documented.
+    # With one feature every standardised, normalised row is +1 or -1: every similarity is a tie, so
+    # the value depends on the sample order and on the class names (test_knn.py::
+    # test_exact_ties_depend_on_the_order_and_the_class_names). Drawn with two features or more.
+    ("knn", "label_permutation_invariant"): lambda problem, **_: problem[2] == 1,
+    ("knn", "sample_order"): lambda problem, **_: problem[2] == 1,
 }
 
 
@@ -127,6 +134,9 @@ def random_inputs(name: str, seed: int, counts, n_features: int, scale: float) -
         + rng.normal(size=(source_labels.shape[0], n_features))
     )
     probe = informative(max(n_features, 2))
+    # The priors' scalars, from a stream of their own (the arrays above stay as they were drawn).
+    facts = np.random.default_rng([seed, 1])
+    source_accuracy, n_parameters = float(facts.uniform(0.0, 1.0)), int(facts.integers(1, 10**9))
     s = spec(name)
     if s.kind == "pool":
         return {"labels": labels, "pool": [features, informative(n_features + 1), informative(max(n_features - 1, 1))]}
@@ -141,6 +151,10 @@ def random_inputs(name: str, seed: int, counts, n_features: int, scale: float) -
         out["source_features"], out["source_labels"] = source_features, source_labels
     if "probe" in s.needs:
         out["probe_features"] = probe
+    if "source_accuracy" in s.needs:
+        out["source_accuracy"] = source_accuracy
+    if "parameters" in s.needs:
+        out["n_parameters"] = n_parameters
     return out
 
 
@@ -196,6 +210,7 @@ def test_finite_on_valid_input(name, problem):
 @SETTINGS
 @given(problem=problems(), order_seed=st.integers(0, 2**32 - 1))
 def test_invariant_to_sample_order(name, problem, order_seed):
+    _skip_known_defect(name, "sample_order", problem)
     inputs = random_inputs(name, *problem)
     order = np.random.default_rng(order_seed).permutation(inputs["labels"].shape[0])
     permuted = _map_arrays(inputs, lambda k, X: X[order], ("labels", *TARGET_ARRAYS))

@@ -10,7 +10,10 @@ from transferlab.scores import POOL_SCORES, available_pool_scores, etran, get_po
 from transferlab.scores._leep import leep
 from transferlab.scores._logme import logme
 from transferlab.scores._registry import (
+    GROUPS,
     KINDS,
+    MODEL_ONLY_NEEDS,
+    NEED_ARGUMENTS,
     NEEDS,
     ScoreSpec,
     Traits,
@@ -127,6 +130,12 @@ def test_fresh_registry_register_and_duplicate():
         ({"name": "ok", "needs": {"features"}, "reference": "x", "min_per_class": 3}, "min_per_class must be 1 or 2"),
         ({"name": "ok", "needs": {"features"}, "reference": "x", "constant": "nan"}, "constant must be one of"),
         ({"name": "ok", "needs": {"features"}, "reference": "x", "stochastic": 1}, "stochastic must be True or False"),
+        ({"name": "ok", "needs": {"features"}, "reference": "x", "resample": "no"}, "resample must be True or False"),
+        (
+            {"name": "ok", "needs": {"features"}, "reference": "x", "group": "baselines"},
+            "group must be one of 'prior', 'baseline', 'score'; got 'baselines'",
+        ),
+        ({"name": "ok", "needs": {"features"}, "reference": "x", "group": None}, "group must be one of"),
     ],
 )
 def test_register_validates_arguments(kwargs, message):
@@ -143,6 +152,8 @@ def test_register_validates_arguments(kwargs, message):
         ({"per_member_seed": True}, lambda features, labels: 0.0, "per_member_seed=True but takes no seed"),
         ({"stochastic": True}, lambda features, labels: 0.0, "stochastic=True but takes no seed"),
         ({"kind": "pool", "needs": {"source_probs"}}, lambda pool, labels: [0.0], r"needs must be \{'features'\}"),
+        ({"group": "prior"}, lambda features, labels: 0.0, "a prior reads nothing of the target"),
+        ({"needs": {"parameters"}}, lambda labels, n_parameters: 0.0, "declare group='prior'; got group='score'"),
     ],
 )
 def test_a_spec_must_agree_with_its_function(kwargs, func, message):
@@ -314,5 +325,46 @@ def test_every_spec_is_well_formed(name):
     assert s.summary and s.reference
     assert isinstance(s.traits.seeded, bool)  # resolved at registration
     for field in ("min_per_class", "constant", "scale_invariant", "translation_invariant",
-                  "label_permutation_invariant", "stochastic", "seeded", "per_member_seed"):
+                  "label_permutation_invariant", "stochastic", "seeded", "per_member_seed", "resample"):
         assert getattr(s, field) == getattr(s.traits, field)
+    assert s.group in GROUPS
+    assert (s.group == "prior") == (s.needs <= MODEL_ONLY_NEEDS)
+
+
+# --------------------------------------------------------------------------- groups and resampling
+
+
+def test_groups_and_resampling_of_the_builtin_scores():
+    groups = {name: spec(name).group for name in available(kind=None)}
+    assert sorted(n for n, g in groups.items() if g == "prior") == ["parameters", "source_accuracy"]
+    assert sorted(n for n, g in groups.items() if g == "baseline") == ["knn", "linear_probe", "random"]
+    assert groups["logme"] == groups["ncti"] == "score"
+    not_resampled = sorted(n for n in available(kind=None) if not spec(n).resample)
+    assert not_resampled == ["knn", "linear_probe", "nleep", "parameters", "parc", "rsa", "source_accuracy"]
+
+
+def test_group_and_resample_are_declared_and_read():
+    reg = _ScoreRegistry()
+    reg.register_score("plain", needs="features", reference="x")(lambda features, labels: 0.0)
+    reg.register_score("base", needs="features", reference="x", group="baseline", resample=False)(
+        lambda features, labels: 0.0
+    )
+    reg.register_score("size", needs={"parameters"}, reference="x", group="prior")(lambda labels, n_parameters: 1.0)
+    assert (reg.spec("plain").group, reg.spec("plain").resample) == ("score", True)  # the defaults
+    assert (reg.spec("base").group, reg.spec("base").resample) == ("baseline", False)
+    assert reg.spec("base").traits.resample is False
+    assert reg.spec("size").group == "prior" and reg.available({"parameters"}) == ["size"]
+    with pytest.raises(ValueError, match="group must be one of"):
+        ScoreSpec(name="x", func=lambda features, labels: 0.0, needs=frozenset({"features"}), summary="s",
+                  reference="r", group="other")
+
+
+def test_the_priors_needs_reach_the_function_by_their_keywords():
+    assert NEED_ARGUMENTS["source_accuracy"] == ("source_accuracy",)
+    assert NEED_ARGUMENTS["parameters"] == ("n_parameters",)
+    assert MODEL_ONLY_NEEDS == {"source_accuracy", "parameters"} and MODEL_ONLY_NEEDS <= NEEDS
+    labels = np.array([0, 1, 1])
+    assert spec("parameters").compute(labels, n_parameters=7, features=np.eye(3)) == 7.0
+    assert spec("source_accuracy").compute(labels, source_accuracy=0.25) == 0.25
+    with pytest.raises(ValueError, match=r"score 'parameters' needs n_parameters .*got n_parameters=None"):
+        spec("parameters").compute(labels, source_accuracy=0.25)

@@ -28,7 +28,8 @@ Examples
 
 from transferlab.rank._candidate import ArrayCandidate, Candidate
 from transferlab.rank._models import MODEL_INPUTS, ModelCandidate, model_candidates, rank_models
-from transferlab.rank._ranking import Ranking, default_scores, rank, split_score_names
+from transferlab.rank._decision import RULE
+from transferlab.rank._ranking import DEFAULT_SCORES, Ranking, all_scores, default_scores, rank, split_score_names
 from transferlab.rank._zoo import SOURCE_PER_CLASS, ZooCandidate, rank_zoo, zoo_candidates
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "rank_zoo",
     "rank_models",
     "default_scores",
+    "all_scores",
+    "DEFAULT_SCORES",
+    "RULE",
     "split_score_names",
     "MODEL_INPUTS",
     "SOURCE_PER_CLASS",

@@ -38,8 +38,9 @@ class Candidate(abc.ABC):
     provides : frozenset of str
         The inputs it can give, a subset of :data:`~transferlab.scores.NEEDS`
         (``"features"``, ``"source_probs"``, ``"gradients"``,
-        ``"source_features"``, ``"probe"``). A score that needs anything else
-        gets ``None`` in this candidate's row.
+        ``"source_features"``, ``"probe"``, and the model-only
+        ``"source_accuracy"`` and ``"parameters"`` the priors read). A score
+        that needs anything else gets ``None`` in this candidate's row.
     fingerprint : str or None
         Names the candidate *and* the target data, e.g. ``"name@<target
         fingerprint>"``. Scores whose spec says ``per_member_seed`` (the random
@@ -69,7 +70,9 @@ class Candidate(abc.ABC):
         ``argument`` is one of :data:`ARGUMENTS`: ``"features"`` (N, D),
         ``"source_probs"`` (N, Z), ``"gradients"`` (N, P), ``"source_features"``
         (M, D) with ``"source_labels"`` (M,), ``"probe_features"`` (N, E); the
-        rows of the per-sample arrays follow the ranking's ``labels``. It is asked
+        rows of the per-sample arrays follow the ranking's ``labels``. Two are
+        scalars, facts about the model: ``"source_accuracy"`` (a float in
+        [0, 1]) and ``"n_parameters"`` (an int >= 1). It is asked
         only for arguments of the needs in :attr:`provides`. An implementation
         computes each array at most once (through the feature cache where a
         model runs).
@@ -89,8 +92,11 @@ class ArrayCandidate(Candidate):
     arrays : dict of str to array-like
         Keyed by score keyword (:data:`ARGUMENTS`): ``features``,
         ``source_probs``, ``gradients``, ``source_features`` with
-        ``source_labels``, ``probe_features``. The candidate provides every need
-        whose keywords are all present.
+        ``source_labels``, ``probe_features`` (arrays), and the scalars
+        ``source_accuracy`` (a float in [0, 1]) and ``n_parameters`` (an int),
+        which the priors read. The candidate provides every need whose keywords
+        are all present. Values are passed to the scores as they are: each
+        score validates its own inputs.
     info : dict, optional
         Descriptive columns of its row.
     fingerprint : str, optional
@@ -109,6 +115,8 @@ class ArrayCandidate(Candidate):
     >>> c = ArrayCandidate("pixels", {"features": np.eye(4)})
     >>> sorted(c.provides), c.array("features").shape
     (['features'], (4, 4))
+    >>> sorted(ArrayCandidate("net", {"features": np.eye(4), "n_parameters": 1200}).provides)
+    ['features', 'parameters']
     """
 
     def __init__(self, name: str, arrays: dict, *, info: dict | None = None, fingerprint: str | None = None):

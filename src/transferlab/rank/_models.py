@@ -2,7 +2,9 @@
 
 Each model (:func:`~transferlab.models.load_model`: ``hf:``, ``timm:``,
 ``torchvision:``, ``file:``, any ``torch.nn.Module``) gives the features of the
-training images and, when it has a source head, its softmax on them. Both come
+training images and, when it has a source head, its softmax on them (for the
+priors, also its number of parameters and, when its ``file:`` checkpoint
+records one, its source accuracy). The features and the softmax come
 from one pass over the images in batches, with the model's own preprocessing,
 and are cached on disk keyed by the model's weights, its feature layer, the
 preprocessing and the data's fingerprint: a second run with other scores reads
@@ -24,12 +26,39 @@ from transferlab._progress import progress_bar
 from transferlab._validation import check_int, check_scalar
 from transferlab.data import ImageData, load_data
 from transferlab.features import FeatureCache
-from transferlab.models import ExternalModel, check_device, load_model, parse_spec
+from transferlab.models import ExternalModel, check_device, load_model, parse_spec, read_checkpoint_metadata
 from transferlab.rank._candidate import ArrayCandidate, Candidate
 from transferlab.rank._ranking import Ranking, rank
 
-#: The inputs an outside model can give: its features, and its source-head softmax when it has a head.
-MODEL_INPUTS = frozenset({"features", "source_probs"})
+#: The inputs an outside model can give: its features, its source-head softmax when it has a head,
+#: its number of parameters, and its source accuracy when its ``file:`` checkpoint records one.
+MODEL_INPUTS = frozenset({"features", "source_probs", "parameters", "source_accuracy"})
+
+#: Where a ``file:`` checkpoint's metadata may record the model's source accuracy, in order:
+#: top-level ``source_accuracy`` or ``test_accuracy``, or a zoo member's ``metrics.source_test_accuracy``.
+_ACCURACY_KEYS = (("source_accuracy",), ("test_accuracy",), ("metrics", "source_test_accuracy"))
+
+
+def _recorded_source_accuracy(model: ExternalModel) -> float | None:
+    """The source accuracy a ``file:`` checkpoint's metadata records (a number in [0, 1]), else ``None``.
+
+    Nothing else carries one: hub models (``hf:``, ``timm:``, ``torchvision:``) and
+    wrapped modules give ``None``, and so does a recorded value that is not a number in
+    [0, 1] (e.g. a percentage): no value is guessed.
+    """
+    if not model.name.startswith("file:"):
+        return None
+    try:
+        metadata = read_checkpoint_metadata(model.name[len("file:"):])["metadata"]
+    except (OSError, ValueError):
+        return None
+    for path in _ACCURACY_KEYS:
+        value = metadata
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0:
+            return float(value)
+    return None
 
 
 def _extract(model: ExternalModel, images, *, batch_size: int, device: str, progress: bool) -> tuple:
@@ -74,8 +103,13 @@ class ModelCandidate(Candidate):
     fingerprint : str
         ``"<model name>@<data fingerprint>"``.
     provides : frozenset of str
-        ``{"features", "source_probs"}``, or ``{"features"}`` for a model without
-        a source head.
+        ``"features"`` and ``"parameters"`` (the number of parameters of
+        ``model.module``); ``"source_probs"`` when the model has a source head;
+        ``"source_accuracy"`` when it is a ``file:`` checkpoint whose metadata
+        records one (``source_accuracy``, ``test_accuracy`` or a zoo member's
+        ``metrics.source_test_accuracy``, a number in [0, 1]). No other model
+        records its source accuracy, so the ``source_accuracy`` prior gets
+        ``None`` for it.
     info : dict
         ``has_head``, ``input_size`` (``"HxW"`` of its preprocessing) and
         ``feature_dim`` (read from its features).
@@ -93,7 +127,11 @@ class ModelCandidate(Candidate):
         self.model = model
         self.name = model.name
         self.fingerprint = f"{model.name}@{data.fingerprint}"
-        self.provides = MODEL_INPUTS if model.has_head else frozenset({"features"})
+        self._source_accuracy = _recorded_source_accuracy(model)
+        self.provides = MODEL_INPUTS - {
+            need for need, absent in (("source_probs", not model.has_head),
+                                      ("source_accuracy", self._source_accuracy is None)) if absent
+        }
         self._data = data
         self._cache = cache or FeatureCache()
         self._device = device
@@ -111,6 +149,10 @@ class ModelCandidate(Candidate):
                 "feature_dim": self._feature_dim}
 
     def array(self, argument: str) -> np.ndarray:
+        if argument == "n_parameters":
+            return sum(int(p.numel()) for p in self.model.module.parameters())
+        if argument == "source_accuracy" and self._source_accuracy is not None:
+            return self._source_accuracy
         if argument not in ("features", "source_probs") or (argument == "source_probs" and not self.model.has_head):
             raise ValueError(f"model {self.name!r} has no {argument!r}; it provides {sorted(self.provides)}")
         if not self._arrays:
@@ -159,8 +201,8 @@ def model_candidates(models, data: ImageData, *, cache: FeatureCache | None = No
 
 def rank_models(models, data, scores=None, *, shots: int | None = None, seed: int = 0,
                 cache: FeatureCache | None = None, device: str = "cpu", batch_size: int = 64,
-                progress: bool = True, **data_options) -> Ranking:
-    """Score every model on the train split of ``data``; rows sorted by the first score, best first.
+                progress: bool = True, bootstrap: int = 100, **data_options) -> Ranking:
+    """Score every model on the train split of ``data``; rows sorted as :func:`~transferlab.rank.rank` sorts them.
 
     A thin wrapper: read ``data``, keep ``shots`` per class, then
     ``rank(model_candidates(models, data, ...), data.y_train, scores, ...)``.
@@ -189,6 +231,9 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
     device : str, default "cpu"
     batch_size : int, default 64
     progress : bool, default True
+    bootstrap : int, default 100
+        Bootstrap resamples of the target samples (0: none), seeded by ``seed``;
+        see :func:`~transferlab.rank.rank`.
     data_options
         ``test_fraction``, ``strict`` for :func:`~transferlab.data.load_data`.
 
@@ -221,8 +266,10 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
         # No fingerprint: the lone candidate's seeded scores get `seed` itself.
         candidate = ArrayCandidate(data.name, {"features": data.x_train},
                                    info={"has_head": False, "feature_dim": int(data.x_train.shape[1])})
-        return rank([candidate], data.y_train, scores, target=data.name, seed=seed, device=None, progress=progress)
+        return rank([candidate], data.y_train, scores, target=data.name, seed=seed, device=None, progress=progress,
+                    bootstrap=bootstrap)
     if not models:
         raise ValueError("give at least one model (e.g. hf:microsoft/resnet-18, timm:resnet18, file:m.safetensors)")
     candidates = model_candidates(models, data, cache=cache, device=device, batch_size=batch_size, progress=progress)
-    return rank(candidates, data.y_train, scores, target=data.name, seed=seed, device=device, progress=progress)
+    return rank(candidates, data.y_train, scores, target=data.name, seed=seed, device=device, progress=progress,
+                bootstrap=bootstrap)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
+import warnings
 import time
 import zlib
 from collections.abc import Sequence
@@ -22,7 +24,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from transferlab._progress import progress_bar
-from transferlab._validation import check_seed
+from transferlab._validation import check_scalar, check_seed
+from transferlab.rank import _decision
+from transferlab.rank._bootstrap import bootstrap_pool, bootstrap_score
 from transferlab.rank._candidate import Candidate
 from transferlab.scores import NEED_ARGUMENTS, NEEDS, available, spec
 
@@ -50,8 +54,30 @@ class Ranking:
         The pool-level scores (their values depend on the whole pool).
     seconds : dict
         Wall time per input (``features``, ``source_probs``, ``gradients``,
-        ``source_features``, ``probe_features``) and per score, summed over the
-        candidates.
+        ``source_features``, ``probe_features``), per score and for the
+        ``bootstrap``, summed over the candidates.
+    groups : dict
+        Each column's group: ``"prior"`` (target-blind), ``"baseline"`` or
+        ``"score"`` (a transferability score).
+    ranks : dict
+        Each column's rank of every row (1 = best, ties share the mean rank,
+        NaN without a value), aligned with ``rows``.
+    uncertainty : dict
+        For each bootstrapped column: ``low``, ``high`` (the 95% interval),
+        ``p_best`` (probability of being first), ``within_noise`` (cannot be told
+        apart from the column's first model) and ``bias`` (the median of the
+        model's replicates minus its full-sample value; the replicates are
+        re-centred by it, so the interval always holds the value), each aligned
+        with ``rows``.
+    bootstrap : dict
+        ``resamples``, ``seed``, ``level``, ``kept`` (resamples kept per column)
+        and ``skipped`` (column -> why it has no interval).
+    agreement : dict
+        ``scores`` and ``tau``: Kendall's tau-b between the rankings of every
+        pair of transferability-score columns (``None`` where undefined).
+    recommendation : dict
+        ``text`` (print it first), ``model`` (None when undecided),
+        ``within_noise``, ``decided`` and the ``rule`` (:data:`rank._decision.RULE`).
     """
 
     target: str
@@ -59,6 +85,12 @@ class Ranking:
     rows: tuple[dict, ...]
     pool_scores: tuple[str, ...] = ()
     seconds: dict = field(default_factory=dict)
+    groups: dict = field(default_factory=dict)
+    ranks: dict = field(default_factory=dict)
+    uncertainty: dict = field(default_factory=dict)
+    bootstrap: dict = field(default_factory=dict)
+    agreement: dict = field(default_factory=dict)
+    recommendation: dict = field(default_factory=dict)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -71,25 +103,62 @@ class Ranking:
             raise ValueError(f"no column {name!r} in the ranking; columns are {list(self.rows[0])}")
         return np.array([np.nan if row[name] is None else row[name] for row in self.rows], dtype=float)
 
+    def table(self) -> list[dict]:
+        """Flat rows for a CSV: each row's columns, then per score its ``_rank``, ``_low``, ``_high``, ``_p_best``."""
+        out = []
+        for i, row in enumerate(self.rows):
+            flat = dict(row)
+            for name in self.columns:
+                r = self.ranks.get(name)
+                flat[f"{name}_rank"] = None if r is None or math.isnan(r[i]) else float(r[i])
+                u = self.uncertainty.get(name)
+                for key in ("low", "high", "p_best"):
+                    flat[f"{name}_{key}"] = None if u is None else float(u[key][i])
+                flat[f"{name}_within_noise"] = None if u is None else bool(u["within_noise"][i])
+            out.append(flat)
+        return out
+
     def to_dict(self) -> dict:
-        """A JSON-ready dict: target, score names, the rows and the timings."""
+        """A JSON-ready dict: target, score names, rows, groups, ranks, intervals, agreement, recommendation, timings."""
         return {
             "target": self.target,
             "scores": list(self.scores),
             "pool_scores": list(self.pool_scores),
+            "groups": dict(self.groups),
             "rows": [dict(row) for row in self.rows],
+            "ranks": {k: _json_list(v) for k, v in self.ranks.items()},
+            "uncertainty": {k: {m: _json_list(x) for m, x in u.items()} for k, u in self.uncertainty.items()},
+            "bootstrap": dict(self.bootstrap),
+            "agreement": dict(self.agreement),
+            "recommendation": dict(self.recommendation),
             "seconds": dict(self.seconds),
         }
+
+
+def _json_list(values) -> list:
+    """A list of Python numbers or bools, NaN as None."""
+    out = []
+    for v in np.asarray(values).tolist():
+        out.append(None if isinstance(v, float) and math.isnan(v) else v)
+    return out
 
 
 # --------------------------------------------------------------------------- score names
 
 
-def default_scores(have=NEEDS) -> tuple[str, ...]:
-    """Every per-model score whose inputs are all among ``have``: LogME first, then by name.
+#: The default columns of a ranking, in this order: the transferability scores that the
+#: re-evaluations found most dependable and that are cheap enough to bootstrap (LogME, then
+#: LEEP and NCE where the model has a source head), the target-aware baselines every score
+#: must beat (leave-one-out kNN, a cross-validated linear probe) and the target-blind priors
+#: (source accuracy, model size). ``scores="all"`` asks for every registered score.
+DEFAULT_SCORES = ("logme", "leep", "nce", "knn", "linear_probe", "source_accuracy", "parameters")
 
-    LogME leads because a ranking is sorted by its first score, and LogME is the
-    most widely used reference score.
+
+def default_scores(have=NEEDS) -> tuple[str, ...]:
+    """The default columns whose inputs are all among ``have``: :data:`DEFAULT_SCORES`, in order.
+
+    LogME leads because a ranking's recommendation uses the first score as its
+    primary (its bootstrap decides whether the top model is separated).
 
     Parameters
     ----------
@@ -103,14 +172,24 @@ def default_scores(have=NEEDS) -> tuple[str, ...]:
     >>> "logme" in default_scores({"features"}), "leep" in default_scores({"features"})
     (True, False)
     """
-    names = available(have, kind="model")
-    return tuple(sorted(names, key=lambda name: (name != "logme", name)))
+    have = frozenset([have] if isinstance(have, str) else have)
+    registered = set(available(have, kind="model"))
+    return tuple(name for name in DEFAULT_SCORES if name in registered)
+
+
+def all_scores(have=NEEDS) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every registered score whose inputs are among ``have``: ``(per_model, pool_level)``, LogME first."""
+    have = frozenset([have] if isinstance(have, str) else have)
+    per_model = tuple(sorted(available(have, kind="model"), key=lambda name: (name != "logme", name)))
+    pooled = tuple(available(have, kind="pool")) if "features" in have else ()
+    return per_model, pooled
 
 
 def split_score_names(scores, have=NEEDS) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Validate score names; return ``(per_model, pool_level)`` in the order given.
 
-    ``None`` means :func:`default_scores` (no pool-level score). Names are
+    ``None`` means :func:`default_scores` (no pool-level score); ``"all"``
+    means every registered score the inputs allow (:func:`all_scores`). Names are
     normalised like the registry does (case, ``-`` for ``_``); duplicates are
     dropped. Which list a name joins is its spec's ``kind``.
 
@@ -136,6 +215,8 @@ def split_score_names(scores, have=NEEDS) -> tuple[tuple[str, ...], tuple[str, .
     if scores is None:
         return default_scores(have), ()
     names = [scores] if isinstance(scores, str) else [str(s) for s in scores]
+    if [n.strip().lower() for n in names] == ["all"]:
+        return all_scores(have)
     if not names:
         raise ValueError(
             "scores must name at least one score; available: " + ", ".join(available(kind=None))
@@ -168,8 +249,9 @@ def rank(
     seed: int = 0,
     device: str | None = "cpu",
     progress: bool = True,
+    bootstrap: int = 100,
 ) -> Ranking:
-    """Score every candidate on the same target samples; rows sorted by the first score, best first.
+    """Score every candidate on the same target samples, bootstrap the scores and decide.
 
     For each candidate in turn: each per-model score gets the arrays it needs
     (each asked of the candidate once), with ``labels``; then, once every
@@ -190,8 +272,9 @@ def rank(
     scores : str or sequence of str, optional
         Per-model and pool-level score names (see
         :func:`transferlab.scores.available`). Default: :func:`default_scores`
-        of the inputs every candidate provides. A named score may need an input
-        that only some candidates provide: the others get ``None``.
+        (:data:`DEFAULT_SCORES`) of the inputs some candidate provides, ``"all"``
+        every registered one. A score may need an input that only some
+        candidates provide: the others get ``None``.
     target : str, default "target"
         The target's name, for the :class:`Ranking`.
     seed : int, default 0
@@ -202,10 +285,21 @@ def rank(
         runs (precomputed arrays) leaves BLAS alone.
     progress : bool, default True
         A progress bar over the candidates.
+    bootstrap : int, default 100
+        Stratified bootstrap resamples of the target samples (seeded by
+        ``seed``; see :mod:`transferlab.rank._bootstrap`); 0 turns it off.
+        Every score whose spec allows it (``resample``) is recomputed on each
+        resample, for every candidate on the same resamples; the others are
+        listed in ``Ranking.bootstrap["skipped"]`` with the reason.
 
     Returns
     -------
     Ranking
+        Rows sorted by the consensus rank (the mean rank over the
+        transferability scores; ties by the first column), with ``ranks``,
+        ``uncertainty`` (95% intervals, P(best), within-noise marks),
+        ``agreement`` (Kendall tau between scores) and the ``recommendation``
+        (:data:`transferlab.rank._decision.RULE`).
 
     Raises
     ------
@@ -228,9 +322,16 @@ def rank(
     """
     candidates = _check_candidates(candidates)
     seed = check_seed(seed)
+    resamples = check_scalar(bootstrap, "bootstrap", numbers.Integral, min_val=0)
+    labels = np.asarray(labels)
     provided = [c.provides for c in candidates]
     if scores is None:
-        per_model, pooled = default_scores(frozenset.intersection(*provided)), ()
+        # transferability scores every candidate can give (a consensus over the same columns);
+        # baselines and priors any candidate can give (a prior only some carry shows as None)
+        everyone = default_scores(frozenset.intersection(*provided))
+        per_model = tuple(n for n in default_scores(frozenset.union(*provided))
+                          if n in everyone or getattr(spec(n), "group", "score") != "score")
+        pooled = ()
     else:
         per_model, pooled = split_score_names(scores, have=frozenset.union(*provided))
     for name in pooled:
@@ -239,6 +340,7 @@ def rank(
             raise ValueError(f"pool-level score {name!r} needs the features of every candidate; {lacking} have none")
     seconds: dict[str, float] = {}
     rows: list[dict] = []
+    boot: dict[str, dict[str, np.ndarray]] = {}  # score -> candidate -> (resamples,) values
     pool: list[np.ndarray] = []  # per candidate, the target features the pool-level scores read
     with _one_blas_thread_beside_torch(device), \
             progress_bar(f"ranking for {target}", total=len(candidates), enabled=progress) as advance:
@@ -254,6 +356,12 @@ def rank(
                     inputs = _inputs(candidate, score.needs, arrays, seconds)
                     score_seed = _member_seed(seed, candidate.fingerprint) if _own_seed(score, candidate) else seed
                     values[name] = _timed(seconds, name, _compute, score, labels, inputs, score_seed, candidate.name)
+                    if resamples and _resampled(score):
+                        options = {"seed": score_seed} if score.seeded else {}
+                        boot.setdefault(name, {})[candidate.name] = _timed(
+                            seconds, "bootstrap", bootstrap_score, score, labels, inputs,
+                            seed=seed, resamples=resamples, options=options,
+                        )
                 if pooled:
                     pool.append(_inputs(candidate, {"features"}, arrays, seconds)["features"])
                 rows.append({"model": candidate.name, **candidate.info, **values})
@@ -264,9 +372,102 @@ def rank(
         pool_values = _timed(seconds, name, _compute_pool, spec(name), pool, labels)
         for row, value in zip(rows, pool_values):
             row[name] = value
-    first = (per_model or pooled)[0]
-    rows.sort(key=lambda r: math.inf if r[first] is None else -r[first])  # no value: last
-    return Ranking(target=target, scores=per_model, rows=tuple(rows), pool_scores=pooled, seconds=seconds)
+        if resamples and _resampled(spec(name)):
+            matrix = _timed(seconds, "bootstrap", bootstrap_pool, spec(name), labels, pool, seed=seed,
+                            resamples=resamples)
+            boot[name] = {row["model"]: matrix[:, i] for i, row in enumerate(rows)}
+    return _decide(target, per_model, pooled, rows, boot, seconds, resamples=resamples, seed=seed)
+
+
+def _resampled(score) -> bool:
+    """Whether the bootstrap recomputes ``score`` (its spec's ``resample`` trait)."""
+    return bool(getattr(score.traits, "resample", True))
+
+
+def _skip_reason(name: str) -> str:
+    score = spec(name)
+    if getattr(score, "group", "score") == "prior":
+        return "target-blind: it reads no target data, so resampling the target cannot move it"
+    return ("its spec says the bootstrap does not recompute it (resample=False: too costly per resample, "
+            "or meaningless on repeated rows)")
+
+
+def _decide(target, per_model, pooled, rows, boot, seconds, *, resamples: int, seed: int) -> Ranking:
+    """Ranks, intervals, P(best), agreement and the recommendation; rows sorted by consensus."""
+    columns = (*per_model, *pooled)
+    groups = {name: getattr(spec(name), "group", "score") for name in columns}
+
+    def column(name):
+        return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
+
+    rank_of = {name: _decision.ranks(column(name)) for name in columns}
+    evidence = [n for n in columns if groups[n] == "score" and not np.isnan(rank_of[n]).all()]
+    if not evidence:  # only baselines or priors were asked: they are the evidence
+        evidence = [n for n in columns if not np.isnan(rank_of[n]).all()]
+    consensus = (_decision.consensus([rank_of[n] for n in evidence]) if evidence
+                 else np.full(len(rows), np.nan))
+    first_value = column(columns[0])
+    order = sorted(range(len(rows)), key=lambda i: (
+        math.inf if math.isnan(consensus[i]) else consensus[i],
+        math.inf if math.isnan(first_value[i]) else -first_value[i]))
+    rows = [rows[i] for i in order]
+    consensus = consensus[order]
+    rank_of = {n: r[order] for n, r in rank_of.items()}
+    for row, c in zip(rows, consensus):
+        row["consensus_rank"] = None if math.isnan(c) else float(c)
+    models = [r["model"] for r in rows]
+
+    uncertainty, kept, skipped, matrices = {}, {}, {}, {}
+    for name in columns:
+        if not resamples:
+            continue
+        if name not in boot:
+            if not np.isnan(rank_of[name]).all():
+                skipped[name] = _skip_reason(name)
+            continue
+        matrix = np.column_stack([boot[name].get(m, np.full(resamples, np.nan)) for m in models])
+        has_value = ~np.isnan(rank_of[name])
+        good = ~np.isnan(matrix[:, has_value]).any(axis=1)  # a resample counts for every candidate or none
+        kept[name] = int(good.sum())
+        if kept[name] < max(2, resamples // 2):
+            skipped[name] = f"only {kept[name]} of {resamples} resamples were valid for every model"
+            continue
+        matrix = np.where(has_value[None, :], matrix[good], np.nan)
+        # Re-centre each model's replicates on its full-sample value: a maximised evidence or a
+        # plug-in entropy is biased on a resample (the shift is the bootstrap's estimate of that
+        # bias); the spread and the pairing across models are what the decision reads.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a model without values: all-NaN column
+            bias = np.nanmedian(matrix, axis=0) - column_in(rows, name)
+        matrix = matrix - bias[None, :]
+        matrices[name] = matrix
+        low, high = _decision.intervals(matrix)
+        best = int(np.nanargmin(rank_of[name]))
+        uncertainty[name] = {
+            "low": low, "high": high, "p_best": _decision.p_best(matrix),
+            "within_noise": _decision.within_noise(matrix, best), "bias": bias,
+        }
+    names, tau = _decision.kendall_matrix({n: column_in(rows, n) for n in columns if groups[n] == "score"})
+    primary = next((n for n in evidence if n in matrices), None)
+    top = int(np.argmin(np.where(np.isnan(consensus), np.inf, consensus))) if len(rows) else 0
+    recommendation = _decision.recommend(
+        models, {n: rank_of[n] for n in evidence}, consensus, primary=primary,
+        primary_p_best=uncertainty[primary]["p_best"] if primary else None,
+        primary_within_noise=_decision.within_noise(matrices[primary], top) if primary else None,
+        baselines={n: rank_of[n] for n in columns if groups[n] == "baseline" and n not in evidence},
+    )
+    return Ranking(
+        target=target, scores=per_model, rows=tuple(rows), pool_scores=pooled, seconds=seconds, groups=groups,
+        ranks=rank_of, uncertainty=uncertainty,
+        bootstrap={"resamples": resamples, "seed": seed, "level": _decision.LEVEL, "kept": kept,
+                   "skipped": skipped, "primary": primary},
+        agreement={"scores": names, "tau": tau}, recommendation=recommendation,
+    )
+
+
+def column_in(rows, name: str) -> np.ndarray:
+    """One column of ``rows`` as floats (``None`` as NaN)."""
+    return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
 
 
 def _check_candidates(candidates) -> list[Candidate]:
@@ -316,11 +517,11 @@ def _fetch(candidate: Candidate, keywords, arrays: dict) -> None:
         arrays[keyword] = candidate.array(keyword)
 
 
-def _timed(seconds: dict, key: str, fn, *args):
-    """``fn(*args)``, its wall time added to ``seconds[key]``."""
+def _timed(seconds: dict, key: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, its wall time added to ``seconds[key]``."""
     start = time.perf_counter()
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     finally:
         seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - start
 

@@ -10,7 +10,9 @@ and cached on disk (:class:`~transferlab.features.FeatureCache`):
 - ``source_features``: its features of (at most ``source_per_class`` images per
   class of) the source task it was trained on, with their labels;
 - ``probe``: features of a small probe network trained on the target, computed
-  once per target (it does not depend on the member).
+  once per target (it does not depend on the member);
+- ``source_accuracy`` and ``parameters`` (the priors' inputs): the member's
+  recorded accuracy on its source test split, and its number of parameters.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ class ZooCandidate(Candidate):
     fingerprint : str
         ``"<member name>@<target fingerprint>"``.
     provides : frozenset of str
-        Every need (:data:`~transferlab.scores.NEEDS`).
+        Every need (:data:`~transferlab.scores.NEEDS`), the priors' included:
+        ``source_accuracy`` is the member's recorded source test accuracy,
+        ``parameters`` the number of parameters of its network (head included).
     info : dict
         ``arch``, ``source``, ``source_accuracy`` of the member.
     """
@@ -125,6 +129,9 @@ class ZooCandidate(Candidate):
         if argument == "probe_features":  # the target's, not the member's: no model needed
             self._arrays[argument] = s.probe_features()
             return
+        if argument == "source_accuracy":  # recorded when the member was built: no model needed
+            self._arrays[argument] = self.member.source_accuracy
+            return
         if self._model is None:
             self._model = self.member.load(s.device)
         common = {"device": s.device, "progress": s.progress}
@@ -140,6 +147,8 @@ class ZooCandidate(Candidate):
             source = s.source_task(self.member)
             self._arrays["source_features"] = s.cache.features(self._model, source, split="train", **common)
             self._arrays["source_labels"] = source.y_train
+        elif argument == "n_parameters":
+            self._arrays[argument] = sum(int(p.numel()) for p in self._model.parameters())
         else:
             raise ValueError(f"unknown score input {argument!r} for zoo member {self.name!r}")
 
@@ -185,11 +194,12 @@ def rank_zoo(
     source_per_class: int = SOURCE_PER_CLASS,
     gradient_dim: int = 1024,
     seed: int = 0,
+    bootstrap: int = 100,
 ) -> Ranking:
     """Score every member of ``zoo`` on the train split of ``target``.
 
     A thin wrapper: ``rank(zoo_candidates(zoo, target, ...), target.y_train,
-    scores, target=target.name, seed=seed, ...)``.
+    scores, target=target.name, seed=seed, bootstrap=bootstrap, ...)``.
 
     Parameters
     ----------
@@ -212,13 +222,17 @@ def rank_zoo(
     gradient_dim : int, default 1024
         Random-projection dimension of the per-sample gradients.
     seed : int, default 0
-        Seed of the gradient projection, the probe network and every seeded score.
+        Seed of the gradient projection, the probe network, every seeded score
+        and the bootstrap.
+    bootstrap : int, default 100
+        Bootstrap resamples of the target samples (0: none); see
+        :func:`~transferlab.rank.rank`.
 
     Returns
     -------
     Ranking
         Rows (``model``, ``arch``, ``source``, ``source_accuracy``, the scores)
-        sorted by the first score, best first.
+        sorted as :func:`~transferlab.rank.rank` sorts them.
 
     Raises
     ------
@@ -231,4 +245,5 @@ def rank_zoo(
         zoo, target, cache=cache, device=device, progress=progress,
         source_per_class=source_per_class, gradient_dim=gradient_dim, seed=seed,
     )
-    return rank(candidates, target.y_train, scores, target=target.name, seed=seed, device=device, progress=progress)
+    return rank(candidates, target.y_train, scores, target=target.name, seed=seed, device=device, progress=progress,
+                bootstrap=bootstrap)

@@ -8,8 +8,11 @@ whatever inputs you have, ``available()`` lists them. Pool-level scores (NCTI,
 ETran) normalise across candidate models and return one value per model; they
 are in the same registry with ``kind="pool"`` (``available(kind="pool")``,
 ``spec(name).compute_pool(pool, labels)``). Each spec also carries the score's
-direction and :class:`Traits` (invariances, seeding), which the common tests
-check. To add a score, see CONTRIBUTING.md: one module, one decorator.
+direction, its ``group`` (``"prior"``: target-blind, such as the model's source
+accuracy or size; ``"baseline"``: kNN accuracy, a linear probe, random
+selection; ``"score"``: the transferability scores) and :class:`Traits`
+(invariances, seeding, whether a bootstrap may ``resample`` it), which the
+common tests check. To add a score, see CONTRIBUTING.md: one module, one decorator.
 
 Nothing here imports torch.
 """
@@ -20,16 +23,21 @@ from transferlab.scores._etran import etran
 from transferlab.scores._feature_metrics import feature_metrics
 from transferlab.scores._gbc import gbc
 from transferlab.scores._hscore import hscore, regularized_hscore
+from transferlab.scores._knn import knn
 from transferlab.scores._leep import leep
 from transferlab.scores._lfc import lfc, lgc
+from transferlab.scores._linear_probe import linear_probe
 from transferlab.scores._logme import logme
 from transferlab.scores._ncti import ncti
 from transferlab.scores._nce import nce
 from transferlab.scores._nleep import nleep
 from transferlab.scores._parc import parc
 from transferlab.scores._pool import POOL_SCORES, available_pool_scores, get_pool_score
+from transferlab.scores._priors import parameters, source_accuracy
 from transferlab.scores._random import random
 from transferlab.scores._registry import (
+    GROUPS,
+    MODEL_ONLY_NEEDS,
     NEED_ARGUMENTS,
     NEEDS,
     ScoreSpec,
@@ -61,6 +69,11 @@ __all__ = [
     "rsa",
     "sfda",
     "transrate",
+    # baselines every score must beat: target-aware (group "baseline") and target-blind priors
+    "knn",
+    "linear_probe",
+    "parameters",
+    "source_accuracy",
     # pool-level scores
     "ncti",
     "etran",
@@ -76,6 +89,8 @@ __all__ = [
     "Traits",
     "NEEDS",
     "NEED_ARGUMENTS",
+    "MODEL_ONLY_NEEDS",
+    "GROUPS",
     # validation
     "check_features",
     "check_features_labels",

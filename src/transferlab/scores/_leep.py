@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from transferlab._validation import check_source_probs
+from transferlab._validation import check_sample_weight, check_source_probs
 from transferlab.scores._linalg import _class_sums
 from transferlab.scores._registry import register_score
 
 
-def _leep(P: np.ndarray, y: np.ndarray, n_classes: int) -> float:
-    """LEEP on clean input: ``P`` (N, Z) float64 rows summing to 1, ``y`` (N,) in ``0..C-1``."""
-    n = P.shape[0]
-    joint = _class_sums(P, y, n_classes)  # row c: sum of theta(x_i) over the samples of class c
+def _leep(P: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> float:
+    """LEEP on clean input: ``P`` (N, Z) float64 rows summing to 1, ``y`` (N,) in ``0..C-1``.
+
+    With ``weights`` (N,) sample ``i`` counts ``w_i`` times in the empirical joint and
+    in the mean (integer weights: the rows repeated).
+    """
+    if weights is not None:
+        keep = weights > 0
+        P, y, weights = P[keep], y[keep], weights[keep]
+    n = P.shape[0] if weights is None else float(np.sum(weights))
+    # row c: sum of theta(x_i) (times w_i) over the samples of class c
+    joint = _class_sums(P if weights is None else P * weights[:, None], y, n_classes)
     joint /= n  # empirical P(y, z)
     marginal = joint.sum(axis=0)  # empirical P(z)
     # P(y | z) = P(y, z) / P(z); a source class with P(z) = 0 has theta_z(x_i) = 0 for
@@ -24,7 +32,9 @@ def _leep(P: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
     # EEP_i = sum_z P(y_i | z) theta_z(x_i) > 0: sample i itself puts mass on P(y_i, z).
     eep = np.einsum("iz,iz->i", conditional[y], P)
-    return float(np.mean(np.log(eep)))
+    if weights is None:
+        return float(np.mean(np.log(eep)))
+    return float(np.dot(weights, np.log(eep)) / n)
 
 
 @register_score(
@@ -39,7 +49,7 @@ def _leep(P: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     scale_invariant=False,
     translation_invariant=False,
 )
-def leep(source_probs, labels) -> float:
+def leep(source_probs, labels, *, sample_weight=None) -> float:
     """LEEP: mean log-likelihood of the target labels under the source classifier's empirical predictor.
 
     With ``theta(x_i)`` the source model's distribution over its ``Z`` classes
@@ -67,6 +77,10 @@ def leep(source_probs, labels) -> float:
         the target samples; rows sum to 1.
     labels : array-like of shape (n_samples,)
         Target labels (integers or strings, at least 2 classes).
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights: sample ``i`` counts ``w_i`` times in the empirical
+        joint and in the mean (integer weights give the value of the repeated
+        rows). The ranker's bootstrap passes Bayesian-bootstrap weights.
 
     Returns
     -------
@@ -91,4 +105,5 @@ def leep(source_probs, labels) -> float:
     0.0
     """
     P, y, classes = check_source_probs(source_probs, labels)
-    return _leep(P, y, classes.shape[0])
+    weights = None if sample_weight is None else check_sample_weight(sample_weight, P.shape[0])
+    return _leep(P, y, classes.shape[0], weights)

@@ -15,8 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transferlab._linalg import gram
-from transferlab._validation import check_features, check_features_labels, check_int, check_scalar, check_targets
+from transferlab._linalg import gram, weighted_gram
+from transferlab._validation import (
+    check_features,
+    check_features_labels,
+    check_int,
+    check_sample_weight,
+    check_scalar,
+    check_targets,
+)
 from transferlab.scores._registry import register_score
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -51,32 +58,44 @@ class _LogMEFit:
     polished: np.ndarray
 
 
-def _spectrum(F: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _spectrum(F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-zero spectrum of ``F^T F`` and the targets in the matching coordinates.
 
     With the thin SVD ``F = U diag(sqrt(s)) V^T`` restricted to the ``r`` non-zero
     eigenvalues ``s`` of ``F^T F``, returns ``s`` (r,), ``Z = (U^T Y)^T`` (K, r) and
     the squared norm of the part of each column of ``Y`` orthogonal to the column
-    space of ``F`` (K,), exactly 0 when ``r = N``. ``U`` comes from the eigendecomposition of ``F^T F``
-    (D x D) when ``D <= N`` and of ``F F^T`` (N x N) otherwise; it is computed
-    once and shared by all targets.
+    space of ``F`` (K,), exactly 0 when ``r = N``. When ``D <= N`` the
+    eigendecomposition is of ``F^T F`` (D x D) and ``U`` is never formed:
+    ``U^T Y = diag(s)^-1/2 V^T (F^T Y)`` and the residual is ``Y - F B`` with the
+    least-squares coefficients ``B = V diag(s)^-1 V^T F^T Y``, both O(N D K).
+    Otherwise it is of ``F F^T`` (N x N). Computed once for all targets. With
+    positive ``weights`` it is the spectrum of ``sqrt(w) F`` with targets
+    ``sqrt(w) Y`` (``F^T W F`` by :func:`~transferlab._linalg.weighted_gram`).
     """
     n, d = F.shape
+    if weights is not None and d > n:  # the N x N form works on the rows scaled by sqrt(w)
+        root = np.sqrt(weights)[:, None]
+        return _spectrum(F * root, Y * root)
     if d <= n:
-        s, V = np.linalg.eigh(gram(F.T))
+        s, V = np.linalg.eigh(gram(F.T) if weights is None else weighted_gram(F, weights))
     else:
         s, U = np.linalg.eigh(gram(F))
     keep = s > max(s[-1], 0.0) * max(n, d) * np.finfo(np.float64).eps
     s = s[keep]
     if d <= n:
-        U = (F @ V[:, keep]) / np.sqrt(s)
+        V = V[:, keep]
+        Z = (V.T @ (F.T @ (Y if weights is None else Y * weights[:, None]))) / np.sqrt(s)[:, None]
+        fitted = F @ (V @ (Z / np.sqrt(s)[:, None]))
     else:
         U = U[:, keep]
-    Z = U.T @ Y
+        Z = U.T @ Y
+        fitted = U @ Z
     if s.shape[0] == n:  # the columns of F span R^N: nothing of Y lies outside
         perp = np.zeros(Y.shape[1])
+    elif weights is None:
+        perp = np.sum((Y - fitted) ** 2, axis=0)
     else:
-        perp = np.sum((Y - U @ Z) ** 2, axis=0)
+        perp = weights @ (Y - fitted) ** 2
     return s, Z.T.copy(), perp
 
 
@@ -129,7 +148,9 @@ def _relatively_close(new: np.ndarray, old: np.ndarray, tol: float) -> np.ndarra
         return (new == old) | (np.abs(new - old) <= tol * np.abs(old))
 
 
-def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float = 1e-6) -> _LogMEFit:
+def _logme_fit(
+    F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float = 1e-6, weights: np.ndarray | None = None
+) -> _LogMEFit:
     """Maximise the evidence of every column of ``Y`` (clean float64 input).
 
     All targets iterate together (vectorised over columns); a target stops when
@@ -141,24 +162,43 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
     the evidence is within ``tol * N`` of its limit at ``alpha = inf``
     (``beta = inf``).
 
+    With ``weights`` ``w`` (non-negative, clean) the likelihood of sample ``i``
+    counts ``w_i`` times: the evidence depends on the data only through
+    ``F^T W F``, ``F^T W y``, ``y^T W y`` and ``N = sum w``, so it is that of
+    ``sqrt(w) F`` and ``sqrt(w) y`` with ``N = sum w`` (integer weights: the data
+    with row ``i`` repeated ``w_i`` times).
+
     Parameters
     ----------
     F : ndarray of shape (n_samples, n_features), float64
     Y : ndarray of shape (n_samples, n_targets), float64
     max_iter : int
     tol : float
+    weights : ndarray of shape (n_samples,), optional
 
     Returns
     -------
     _LogMEFit
     """
     n = F.shape[0]
+    if weights is not None:
+        keep = weights > 0
+        F, Y, weights, n = F[keep], Y[keep], weights[keep], float(np.sum(weights))
     # The evidence maximum is invariant to F -> cF (alpha absorbs c^2). Scaling by a power
     # of two (exact in float64) to max|F| in [0.5, 1) keeps F^T F clear of overflow and
     # underflow over the whole float64 range; alpha is scaled back at the end.
     exponent = int(np.frexp(np.max(np.abs(F), initial=0.0))[1])
     F = np.ldexp(F, -exponent)
-    s, Z, perp = _spectrum(F, Y)
+    s, Z, perp = _spectrum(F, Y, weights)
+    interpolated = s.shape[0] == F.shape[0]  # perp = 0: beta -> inf may be the supremum
+    if interpolated and n <= F.shape[0] * (1 + 1e-9):
+        n = F.shape[0]  # weights that sum to the number of rows up to rounding
+    if interpolated and n > F.shape[0]:
+        raise ValueError(
+            f"sample weights sum to {n:g} over {F.shape[0]} rows that the features interpolate: "
+            "the weighted evidence is unbounded (repeated rows fitted without noise). Use positive "
+            "weights that sum to the number of rows (a Bayesian bootstrap), or more samples than features"
+        )
     z2 = Z**2
     k = Y.shape[1]
     alpha = np.ones(k)
@@ -185,7 +225,7 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
             alpha_done = _relatively_close(new_alpha, alpha[act], tol) | (
                 _alpha_gap(new_alpha, new_beta, s, z2[act]) <= tol * n
             )
-            if s.shape[0] == n:
+            if interpolated:
                 beta_done |= _beta_gap(new_alpha, new_beta, s, z2[act]) <= tol * n
             alpha[act], beta[act] = new_alpha, new_beta
             n_iter[act] += 1
@@ -197,7 +237,7 @@ def _logme_fit(F: np.ndarray, Y: np.ndarray, *, max_iter: int = 100, tol: float 
     # the better of the two makes the value invariant to F -> cF.
     polished = np.zeros(k, dtype=bool)
     if s.size:
-        log_lam, best = _profile_max(s, z2, perp, n)
+        log_lam, best = _profile_max(s, z2, perp, n, evidence)
         polished = np.isfinite(best) & ~(best <= evidence + 1e-10 * np.maximum(1.0, np.abs(best)))
         lam = np.exp(log_lam[polished])
         beta[polished] = n / (perp[polished] + np.sum(z2[polished] / (1.0 + s / lam[:, None]), axis=1))
@@ -234,7 +274,7 @@ def _profile(log_lam: np.ndarray, s: np.ndarray, z2: np.ndarray, perp: np.ndarra
     return -0.5 * n * _LOG_2PI - 0.5 * log_det + 0.5 * n * np.log(n / q_total) - 0.5 * n
 
 
-def _profile_max(s, z2, perp, n, *, n_grid: int = 161, n_zoom: int = 9, width: float = 1e-7):
+def _profile_max(s, z2, perp, n, floor=None, *, n_grid: int = 161, n_zoom: int = 9, width: float = 1e-7):
     """Global maximum of :func:`_profile` over ``t = log(alpha / beta)``, per target.
 
     A grid of ``t`` from ``log(s_min) - 20`` to ``log(s_max) + 20`` (beyond which the
@@ -244,11 +284,14 @@ def _profile_max(s, z2, perp, n, *, n_grid: int = 161, n_zoom: int = 9, width: f
     than ``width``. Every step is relative to the spectrum, so scaling ``F`` by ``c``
     shifts the search by ``2 log c`` and finds the same maximum. Vectorised over
     targets, in blocks that bound the memory; returns ``(log_lambda, value)``, each (K,).
+    A target whose best grid value does not exceed ``floor`` (K,) (the evidence the
+    fixed point already reached) is not zoomed on: the grid found nothing better.
     """
     block = max(1, 2_000_000 // (n_zoom * s.size))
     if z2.shape[0] > block:
         parts = [
-            _profile_max(s, z2[i : i + block], perp[i : i + block], n, n_grid=n_grid, n_zoom=n_zoom, width=width)
+            _profile_max(s, z2[i : i + block], perp[i : i + block], n, None if floor is None else floor[i : i + block],
+                         n_grid=n_grid, n_zoom=n_zoom, width=width)
             for i in range(0, z2.shape[0], block)
         ]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -257,17 +300,24 @@ def _profile_max(s, z2, perp, n, *, n_grid: int = 161, n_zoom: int = 9, width: f
         values = np.nan_to_num(_profile(grid, s, z2, perp, n), nan=-np.inf)
         i = np.argmax(values, axis=1)
         best_t, best = grid[i], values[np.arange(i.size), i]
+        active = np.arange(i.size) if floor is None else np.flatnonzero(~(best <= floor))
+        if active.size == 0:
+            return best_t, best
+        i = i[active]
         lo, hi = grid[np.maximum(i - 1, 0)], grid[np.minimum(i + 1, n_grid - 1)]
+        at, ab = best_t[active], best[active]
+        z2a, perpa = z2[active], perp[active]
         steps = np.linspace(0.0, 1.0, n_zoom)
         while np.max(hi - lo) > width:
             ts = lo[:, None] + (hi - lo)[:, None] * steps  # (K, n_zoom)
-            vals = np.nan_to_num(_profile(ts, s, z2, perp, n), nan=-np.inf)
+            vals = np.nan_to_num(_profile(ts, s, z2a, perpa, n), nan=-np.inf)
             j = np.argmax(vals, axis=1)
             rows = np.arange(j.size)
-            better = vals[rows, j] > best
-            best_t = np.where(better, ts[rows, j], best_t)
-            best = np.where(better, vals[rows, j], best)
+            better = vals[rows, j] > ab
+            at = np.where(better, ts[rows, j], at)
+            ab = np.where(better, vals[rows, j], ab)
             lo, hi = ts[rows, np.maximum(j - 1, 0)], ts[rows, np.minimum(j + 1, n_zoom - 1)]
+        best_t[active], best[active] = at, ab
     return best_t, best
 
 
@@ -288,7 +338,9 @@ def _check_iteration(max_iter, tol) -> tuple[int, float]:
     scale_invariant=True,
     translation_invariant=False,
 )
-def logme(features, labels, *, regression: bool = False, max_iter: int = 100, tol: float = 1e-6) -> float:
+def logme(
+    features, labels, *, regression: bool = False, max_iter: int = 100, tol: float = 1e-6, sample_weight=None
+) -> float:
     """LogME: mean maximised log evidence per sample of a Bayesian linear model.
 
     For each target column ``y`` (the one-hot indicator of each class, or each
@@ -337,6 +389,11 @@ def logme(features, labels, *, regression: bool = False, max_iter: int = 100, to
         Maximum fixed-point iterations per target.
     tol : float, default=1e-6
         Relative tolerance on ``alpha`` and ``beta``.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights: sample ``i``'s likelihood counts ``w_i`` times and
+        ``N = sum w`` (integer weights give the value of the data with row ``i``
+        repeated ``w_i`` times). The ranker's Bayesian bootstrap passes positive
+        weights summing to ``N``; the cost is that of the rows with ``w > 0``.
 
     Returns
     -------
@@ -376,5 +433,6 @@ def logme(features, labels, *, regression: bool = False, max_iter: int = 100, to
         F, y, classes = check_features_labels(features, labels, min_per_class=1)
         Y = np.zeros((y.shape[0], classes.shape[0]))
         Y[np.arange(y.shape[0]), y] = 1.0
-    fit = _logme_fit(F, Y, max_iter=max_iter, tol=tol)
-    return float(np.mean(fit.evidence) / F.shape[0])
+    weights = None if sample_weight is None else check_sample_weight(sample_weight, F.shape[0])
+    fit = _logme_fit(F, Y, max_iter=max_iter, tol=tol, weights=weights)
+    return float(np.mean(fit.evidence) / (F.shape[0] if weights is None else np.sum(weights)))

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from transferlab._validation import check_source_probs
+from transferlab._validation import check_sample_weight, check_source_probs
 from transferlab.scores._registry import register_score
 
 
-def _nce(z: np.ndarray, y: np.ndarray, n_classes: int, n_source: int) -> float:
-    """``-H(Y | Z)`` in nats from the joint counts of ``y`` (N,) in ``0..C-1`` and ``z`` (N,) in ``0..Z-1``."""
-    n = y.shape[0]
-    counts = np.bincount(y * n_source + z, minlength=n_classes * n_source).reshape(n_classes, n_source)
+def _nce(z: np.ndarray, y: np.ndarray, n_classes: int, n_source: int, weights: np.ndarray | None = None) -> float:
+    """``-H(Y | Z)`` in nats from the joint counts of ``y`` (N,) in ``0..C-1`` and ``z`` (N,) in ``0..Z-1``.
+
+    With ``weights`` (N,) the counts are weighted (integer weights: the rows repeated).
+    """
+    n = y.shape[0] if weights is None else float(np.sum(weights))
+    counts = np.bincount(y * n_source + z, weights=weights, minlength=n_classes * n_source)
+    counts = counts.reshape(n_classes, n_source)
     z_counts = counts.sum(axis=0)
     yy, zz = np.nonzero(counts)  # 0 log 0 = 0: only the occupied cells contribute
     n_yz = counts[yy, zz].astype(np.float64)
@@ -34,7 +38,7 @@ def _nce(z: np.ndarray, y: np.ndarray, n_classes: int, n_source: int) -> float:
     scale_invariant=False,
     translation_invariant=False,
 )
-def nce(source_probs, labels) -> float:
+def nce(source_probs, labels, *, sample_weight=None) -> float:
     """NCE: negative conditional entropy of the target labels given the source model's predicted labels.
 
     The source model labels every target sample with its most probable source
@@ -63,6 +67,10 @@ def nce(source_probs, labels) -> float:
         the target samples; rows sum to 1. Only the arg-max of each row is used.
     labels : array-like of shape (n_samples,)
         Target labels (integers or strings, at least 2 classes).
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights of the joint counts (integer weights give the value
+        of the repeated rows). The ranker's bootstrap passes Bayesian-bootstrap
+        weights.
 
     Returns
     -------
@@ -90,4 +98,5 @@ def nce(source_probs, labels) -> float:
     """
     P, y, classes = check_source_probs(source_probs, labels)
     z = np.argmax(P, axis=1)
-    return _nce(z, y, classes.shape[0], P.shape[1])
+    weights = None if sample_weight is None else check_sample_weight(sample_weight, P.shape[0])
+    return _nce(z, y, classes.shape[0], P.shape[1], weights)

@@ -65,6 +65,7 @@ def _reduced_features(X: np.ndarray, variance: float) -> np.ndarray:
     scale_invariant=True,
     translation_invariant=True,
     stochastic=True,
+    resample=False,  # a Gaussian mixture fit per bootstrap resample: too costly
 )
 def nleep(features, labels, *, variance: float = 0.8, components_per_class: int = 5, seed: int = 0) -> float:
     """NLEEP: LEEP with the posterior of a Gaussian mixture on the features in place of a source classifier.

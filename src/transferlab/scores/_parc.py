@@ -128,6 +128,7 @@ def _parc(X: np.ndarray, y: np.ndarray, n_components: int) -> float:
     min_per_class=2,
     scale_invariant=True,
     translation_invariant=True,
+    resample=False,  # an N x N correlation matrix per bootstrap resample: too costly
 )
 def parc(features, labels, *, n_components: int = 32, max_samples: int | None = 2000, seed: int = 0) -> float:
     """PARC: Spearman correlation between the feature and the label dissimilarities of all sample pairs.

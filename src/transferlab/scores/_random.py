@@ -26,6 +26,7 @@ from transferlab.scores._registry import register_score
     scale_invariant=True,
     translation_invariant=True,
     per_member_seed=True,
+    group="baseline",  # random selection: the floor every score must beat
 )
 def random(features, labels, *, seed: int = 0) -> float:
     """Random baseline: a uniform draw from [0, 1) fixed by ``seed``; ignores the data.

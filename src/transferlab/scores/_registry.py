@@ -39,7 +39,12 @@ import numpy as np
 #: ``gradients``: per-sample (projected) gradients (N, P); ``source_features``:
 #: features of the candidate's source data (M, D) with their labels (M,);
 #: ``probe``: features of a probe network trained on the target (N, E).
-NEEDS = frozenset({"features", "source_probs", "gradients", "source_features", "probe"})
+#: Two needs describe the model alone, not the target (the inputs of the priors):
+#: ``source_accuracy``: its accuracy on its own source task, a number in [0, 1];
+#: ``parameters``: its number of parameters, an integer >= 1.
+NEEDS = frozenset(
+    {"features", "source_probs", "gradients", "source_features", "probe", "source_accuracy", "parameters"}
+)
 
 #: The keyword arguments through which each need reaches a score function.
 NEED_ARGUMENTS: dict[str, tuple[str, ...]] = {
@@ -48,10 +53,22 @@ NEED_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "gradients": ("gradients",),
     "source_features": ("source_features", "source_labels"),
     "probe": ("probe_features",),
+    # Scalars, not per-sample arrays: a float (or 0-d array) in [0, 1], and an integer count.
+    "source_accuracy": ("source_accuracy",),
+    "parameters": ("n_parameters",),
 }
+
+#: The needs that read nothing of the target: a score needing only these is a prior.
+MODEL_ONLY_NEEDS = frozenset({"source_accuracy", "parameters"})
 
 #: The kinds of score: per-model, or normalised across a pool of candidates.
 KINDS = ("model", "pool")
+
+#: What a score is, for the comparisons a study makes: ``"prior"``, target-blind (it reads
+#: nothing of the target: source accuracy, model size); ``"baseline"``, a simple target-aware
+#: baseline every transferability score must beat (kNN accuracy, a linear probe, random
+#: selection); ``"score"``, a transferability score (everything else).
+GROUPS = ("prior", "baseline", "score")
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _CONSTANT = ("finite", "raises")
@@ -102,6 +119,13 @@ class Traits:
         random baseline). Every other seeded score gets one seed for every
         candidate, so that they are compared under the same random choices.
         Requires ``seeded``.
+    resample : bool, default=True
+        The ranker's bootstrap may recompute the score on resampled target
+        samples. False for a score too costly to resample (a cross-validated
+        probe, a mixture fit or an N x N matrix per resample) or meaningless on
+        a bootstrap sample with duplicated rows (leave-one-out kNN, where a
+        duplicate is its own neighbour), and for a prior (constant: nothing to
+        resample); the ranker skips it with a visible note.
     """
 
     min_per_class: int = 2
@@ -112,6 +136,7 @@ class Traits:
     stochastic: bool = False
     seeded: bool | None = None
     per_member_seed: bool = False
+    resample: bool = True
 
     def __post_init__(self):
         if isinstance(self.min_per_class, bool) or self.min_per_class not in (1, 2):
@@ -190,6 +215,11 @@ class ScoreSpec:
         Its promises (invariances, seeding, edge cases), with ``seeded``
         resolved from the signature. Each trait is also readable directly, as
         ``spec.scale_invariant`` and so on.
+    group : {"prior", "baseline", "score"}, default="score"
+        What the score is (:data:`GROUPS`): a target-blind ``"prior"`` (its
+        needs are all in :data:`MODEL_ONLY_NEEDS`), a simple target-aware
+        ``"baseline"`` every transferability score must beat, or a
+        transferability ``"score"``.
     """
 
     name: str
@@ -200,10 +230,22 @@ class ScoreSpec:
     kind: str = "model"
     direction: int = 1
     traits: Traits = field(default_factory=Traits)
+    group: str = "score"
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}")
+        _check_group(self.group)
+        if self.group == "prior" and not self.needs <= MODEL_ONLY_NEEDS:
+            raise ValueError(
+                f"a prior reads nothing of the target: its needs must be a subset of {sorted(MODEL_ONLY_NEEDS)}; "
+                f"score {self.name!r} needs {sorted(self.needs)} (use group='baseline' or 'score')"
+            )
+        if self.group != "prior" and self.needs <= MODEL_ONLY_NEEDS:
+            raise ValueError(
+                f"score {self.name!r} reads nothing of the target (needs {sorted(self.needs)}): "
+                f"declare group='prior'; got group={self.group!r}"
+            )
         if isinstance(self.direction, bool) or self.direction != 1:
             raise ValueError(
                 f"direction must be +1 (higher is better); got {self.direction!r}. "
@@ -259,6 +301,11 @@ class ScoreSpec:
         """See :attr:`Traits.per_member_seed`."""
         return self.traits.per_member_seed
 
+    @property
+    def resample(self) -> bool:
+        """See :attr:`Traits.resample`."""
+        return self.traits.resample
+
     def compute(
         self,
         labels,
@@ -269,6 +316,8 @@ class ScoreSpec:
         source_features=None,
         source_labels=None,
         probe_features=None,
+        source_accuracy=None,
+        n_parameters=None,
         **options,
     ) -> float:
         """Call a per-model score with the inputs its ``needs`` name, by keyword.
@@ -277,7 +326,7 @@ class ScoreSpec:
         array it has to every score. Each need reaches the function through the
         keyword arguments of :data:`NEED_ARGUMENTS` (``source_features`` passes
         ``source_features=`` and ``source_labels=``; ``probe`` passes
-        ``probe_features=``).
+        ``probe_features=``; ``parameters`` passes ``n_parameters=``).
 
         Parameters
         ----------
@@ -289,6 +338,10 @@ class ScoreSpec:
         source_features : array-like of shape (n_source_samples, n_features), optional
         source_labels : array-like of shape (n_source_samples,), optional
         probe_features : array-like of shape (n_samples, n_probe_features), optional
+        source_accuracy : float, optional
+            The model's accuracy on its source task, in [0, 1] (need ``source_accuracy``).
+        n_parameters : int, optional
+            The model's number of parameters (need ``parameters``).
         **options
             Keyword options of the score (``seed``, ``max_iter``, ...).
 
@@ -323,6 +376,8 @@ class ScoreSpec:
             "source_features": source_features,
             "source_labels": source_labels,
             "probe_features": probe_features,
+            "source_accuracy": source_accuracy,
+            "n_parameters": n_parameters,
         }
         kwargs = {}
         for need in sorted(self.needs):
@@ -423,6 +478,11 @@ def _check_needs(needs) -> frozenset[str]:
     return items
 
 
+def _check_group(group) -> None:
+    if not isinstance(group, str) or group not in GROUPS:
+        raise ValueError(f"group must be one of {', '.join(repr(g) for g in GROUPS)}; got {group!r}")
+
+
 def _check_kind(kind, *, allow_none: bool) -> None:
     if kind not in KINDS and not (allow_none and kind is None):
         choices = ", ".join(repr(k) for k in (*KINDS, *((None,) if allow_none else ())))
@@ -495,7 +555,9 @@ class _ScoreRegistry:
             specs = [s for s in specs if s.needs <= have]
         return sorted(s.name for s in specs)
 
-    def register_score(self, name, *, needs, reference, kind="model", direction=1, summary=None, **traits):
+    def register_score(
+        self, name, *, needs, reference, kind="model", direction=1, summary=None, group="score", **traits
+    ):
         """The decorator of :func:`register_score`, registering into this registry."""
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise ValueError(
@@ -503,6 +565,7 @@ class _ScoreRegistry:
             )
         needs = _check_needs(needs)
         _check_kind(kind, allow_none=False)
+        _check_group(group)
         if not isinstance(reference, str) or not reference.strip():
             raise ValueError(f"reference must name the paper that defines the score; got {reference!r}")
         unknown = sorted(set(traits) - set(_TRAIT_NAMES))
@@ -532,6 +595,7 @@ class _ScoreRegistry:
                     kind=kind,
                     direction=direction,
                     traits=declared,
+                    group=group,
                 )
             )
             return func
@@ -550,6 +614,7 @@ def register_score(
     kind: str = "model",
     direction: int = 1,
     summary: str | None = None,
+    group: str = "score",
     **traits,
 ) -> Callable[[Callable[..., float]], Callable[..., float]]:
     """Function decorator: register a transferability score under ``name``.
@@ -573,18 +638,24 @@ def register_score(
         entropy inside the score).
     summary : str, optional
         One line; by default the first line of the function's docstring.
+    group : {"prior", "baseline", "score"}, default="score"
+        What the score is (:data:`GROUPS`): ``"prior"`` for a target-blind
+        score (its needs are all in :data:`MODEL_ONLY_NEEDS`, and a score with
+        only such needs must say ``"prior"``), ``"baseline"`` for a simple
+        target-aware baseline every score must beat, ``"score"`` otherwise.
     **traits
         The score's :class:`Traits` (``min_per_class``, ``constant``,
         ``scale_invariant``, ``translation_invariant``,
         ``label_permutation_invariant``, ``stochastic``, ``seeded``,
-        ``per_member_seed``); the others keep their defaults.
+        ``per_member_seed``, ``resample``); the others keep their defaults.
 
     Raises
     ------
     ValueError
         If ``name`` is not a lower-case identifier or is already registered,
         ``needs`` is empty or has an unknown entry, ``reference`` is empty,
-        ``kind`` or ``direction`` is not accepted, a trait is unknown or has a
+        ``kind``, ``group`` or ``direction`` is not accepted (or ``group``
+        disagrees with the needs), a trait is unknown or has a
         bad value, or a declared ``seeded`` disagrees with the signature.
 
     Examples
@@ -595,7 +666,8 @@ def register_score(
     ...     '''My score: higher is better.'''
     """
     return _REGISTRY.register_score(
-        name, needs=needs, reference=reference, kind=kind, direction=direction, summary=summary, **traits
+        name, needs=needs, reference=reference, kind=kind, direction=direction, summary=summary, group=group,
+        **traits,
     )
 
 
@@ -617,6 +689,8 @@ def spec(name: str) -> ScoreSpec:
     ['source_probs']
     >>> spec("ncti").kind, spec("random").per_member_seed
     ('pool', True)
+    >>> spec("random").group, spec("logme").group, spec("logme").resample
+    ('baseline', 'score', True)
     """
     return _REGISTRY.spec(name)
 

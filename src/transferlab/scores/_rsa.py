@@ -72,6 +72,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     min_per_class=1,
     scale_invariant=True,
     translation_invariant=True,
+    resample=False,  # two N x N dissimilarity matrices per bootstrap resample: too costly
 )
 def rsa(
     features,

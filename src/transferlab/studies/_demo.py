@@ -123,7 +123,8 @@ def _plan(cfg: DemoPreset, run: StudyRun) -> Plan:
         f"{len(target.y_train)} train and {len(target.y_test)} test images"
     )
     start = time.perf_counter()
-    ranking = rank_zoo(zoo, scored, cfg.scores, cache=FeatureCache(), device=run.device, progress=run.progress)
+    ranking = rank_zoo(zoo, scored, cfg.scores, cache=FeatureCache(), device=run.device, progress=run.progress,
+                       bootstrap=0)
     run.seconds["scoring"] = time.perf_counter() - start
     jobs = [FINETUNE.make(cfg, member=m.name, member_digest=m.metadata["member_digest"], device=run.device)
             for m in zoo]

@@ -89,9 +89,12 @@ def score_job(*, config: dict, target: dict, regime: str, zoo_digest: str, devic
     counts = min(int(c) for c in _class_counts(task))
     scored = subsample(task, train_per_class=min(cfg.score_per_class, counts), seed=cfg.seed)
     start = time.perf_counter()
-    ranking = rank_zoo(zoo, scored, cfg.scores, cache=FeatureCache(), device=device, progress=False, seed=cfg.seed)
+    ranking = rank_zoo(zoo, scored, cfg.scores, cache=FeatureCache(), device=device, progress=False, seed=cfg.seed,
+                       bootstrap=0)
+    order = {member.name: i for i, member in enumerate(zoo)}
+    rows = sorted(ranking.rows, key=lambda r: order[r["model"]])  # zoo order: not the decision's
     return {
-        "rows": [dict(r) for r in ranking.rows],
+        "rows": [{k: v for k, v in r.items() if k != "consensus_rank"} for r in rows],
         "scores": list(ranking.columns),
         "seconds": dict(ranking.seconds),
         "wall_seconds": time.perf_counter() - start,

@@ -1,0 +1,173 @@
+"""kNN accuracy: the leave-one-out accuracy of a k-nearest-neighbour classifier on the target features.
+
+A simple target-aware baseline that every transferability score must beat:
+Renggli et al. (CVPR 2022) use the kNN accuracy of a model's features as a
+cheap proxy of its fine-tuned accuracy. It is exact (every pair of samples is
+compared) and computed in blocks of rows, so its memory is bounded whatever
+the number of samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transferlab._linalg import gram
+from transferlab._validation import check_features_labels, check_int
+from transferlab.scores._linalg import _centre
+from transferlab.scores._registry import register_score
+
+#: The neighbours each sample votes with, by default.
+DEFAULT_K = 10
+#: Bytes of one block of similarities (block rows x N, float64).
+_BLOCK_BYTES = 32 * 2**20
+
+
+@register_score(
+    "knn",
+    needs={"features"},
+    reference='Renggli, Pinto, Rimanic, Puigcerver, Riquelme, Zhang & Lucic, "Which model to transfer? '
+    'Finding the needle in the growing haystack", CVPR 2022',
+    # Leave-one-out needs a second sample of the class; cosine similarity of z-scored
+    # features: scale- and translation-free; a class is found by its samples, not its name
+    # (up to exact ties in the vote, broken by class index: see the docstring). Every row
+    # equal leaves no feature after standardisation: a ValueError naming features.
+    min_per_class=2,
+    constant="raises",
+    scale_invariant=True,
+    translation_invariant=True,
+    label_permutation_invariant=True,
+    group="baseline",
+    resample=False,  # leave-one-out on a bootstrap sample: a duplicated row is its own nearest neighbour
+)
+def knn(features, labels, *, k: int = DEFAULT_K) -> float:
+    """kNN accuracy: leave-one-out accuracy of a k-nearest-neighbour vote (cosine similarity), in [0, 1].
+
+    The features are standardised (each column centred and divided by its
+    standard deviation; zero-variance columns are dropped) and each row is
+    L2-normalised, so the similarity of samples ``i`` and ``j`` is the cosine
+    of their standardised features:
+
+    .. math::
+
+        z_{id} = \\frac{x_{id} - \\bar x_d}{\\sigma_d}, \\qquad
+        s_{ij} = \\frac{z_i^\\top z_j}{\\lVert z_i \\rVert \\, \\lVert z_j \\rVert}
+
+    (a row with :math:`z_i = 0` has similarity 0 to every row). Every sample
+    ``i`` is classified by a majority vote of its ``k`` most similar *other*
+    samples :math:`\\mathcal N_k(i)` (leave-one-out: it is never its own
+    neighbour), and the score is the fraction classified correctly:
+
+    .. math::
+
+        \\hat y_i = \\arg\\max_c \\, \\bigl|\\{ j \\in \\mathcal N_k(i) : y_j = c \\}\\bigr|, \\qquad
+        S = \\frac{1}{N} \\sum_i [\\hat y_i = y_i]
+
+    Ties are broken exactly as follows. Neighbours: the other samples are
+    ordered by decreasing similarity, equal similarities by increasing sample
+    index, and the first ``k`` are taken. Vote: among the classes with the most
+    votes, the one with the larger summed similarity of its voters (summed in
+    increasing sample index); then the smaller class index (classes sorted as
+    :func:`numpy.unique` sorts the labels). Exact ties arise from duplicated
+    rows or from a single informative feature (every standardised row is then
+    ``+1`` or ``-1``); on them the value depends on the sample order and the
+    class names.
+
+    Higher is better. All ``N x N`` similarities are computed, in blocks of
+    rows of at most 32 MB each (float64), so memory stays bounded at any ``N``;
+    the time is ``O(N^2 D)``.
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+        Target features of the candidate model.
+    labels : array-like of shape (n_samples,)
+        Target labels, at least 2 classes, at least 2 samples per class.
+    k : int, default=10
+        Neighbours per vote, at least 1; clipped to ``n_samples - 1``. Renggli
+        et al. (2022) report kNN accuracy as a proxy of transferability; 10 is a
+        common middle choice (an odd ``k`` does not avoid ties with more than 2
+        classes, so none is preferred).
+
+    Returns
+    -------
+    float
+        The leave-one-out accuracy, in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        On invalid ``features``/``labels`` (see
+        :func:`~transferlab._validation.check_features_labels`; a class with a
+        single sample included), ``k`` not an integer >= 1, or ``features``
+        whose every column has zero variance (every row equal).
+
+    References
+    ----------
+    C. Renggli, A. S. Pinto, L. Rimanic, J. Puigcerver, C. Riquelme, C. Zhang
+    and M. Lucic. Which model to transfer? Finding the needle in the growing
+    haystack. CVPR 2022.
+
+    Examples
+    --------
+    Two well separated classes: every sample's nearest neighbours share its class.
+
+    >>> features = [[0.0, 1.0], [0.1, 1.0], [0.0, 1.1], [5.0, 0.0], [5.1, 0.1], [5.0, 0.2]]
+    >>> knn(features, [0, 0, 0, 1, 1, 1], k=2)
+    1.0
+    """
+    X, y, classes = check_features_labels(features, labels, min_per_class=2)
+    k = check_int(k, "k")
+    return _knn_accuracy(X, y, classes.shape[0], k, block_bytes=_BLOCK_BYTES)
+
+
+def _standardised_unit_rows(X: np.ndarray) -> np.ndarray:
+    """The rows of z-scored ``X`` (zero-variance columns dropped), each divided by its L2 norm (zero rows stay 0)."""
+    keep = np.ptp(X, axis=0) > 0
+    if not keep.any():
+        raise ValueError(
+            "features have zero variance in every column (every row is the same vector): "
+            "kNN has no similarity to rank the neighbours by"
+        )
+    Z = _centre(X)[:, keep]
+    Z /= np.max(np.abs(Z), axis=0)  # unit magnitude first: squaring can neither overflow nor underflow
+    Z /= np.sqrt(np.mean(Z**2, axis=0))
+    norms = np.sqrt(np.sum(Z**2, axis=1))
+    nonzero = norms > 0
+    Z[nonzero] /= norms[nonzero, None]
+    return Z
+
+
+def _knn_accuracy(X: np.ndarray, y: np.ndarray, n_classes: int, k: int, *, block_bytes: int) -> float:
+    """The leave-one-out kNN accuracy of clean ``X``, ``y`` (0..C-1), by blocks of ``block_bytes`` of similarities."""
+    n = X.shape[0]
+    k = min(k, n - 1)
+    U = _standardised_unit_rows(X)
+    rows_per_block = max(1, block_bytes // (8 * n))
+    correct = 0
+    for lo in range(0, n, rows_per_block):
+        hi = min(lo + rows_per_block, n)
+        correct += int(np.sum(_predict_block(U, y, n_classes, k, lo, hi) == y[lo:hi]))
+    return correct / n
+
+
+def _predict_block(U: np.ndarray, y: np.ndarray, n_classes: int, k: int, lo: int, hi: int) -> np.ndarray:
+    """The kNN vote of samples ``lo:hi`` (unit rows ``U``), with the documented tie rules."""
+    n, b = U.shape[0], hi - lo
+    # U @ U[lo:hi].T: gram copies only the block's rows (not all of U) for each block.
+    S = np.ascontiguousarray(gram(U, U[lo:hi]).T)  # (b, n) cosine similarities
+    S[np.arange(b), np.arange(lo, hi)] = -np.inf  # never its own neighbour
+    # The k-th largest similarity of each row; all above it, then the lowest indices equal to it.
+    kth = np.partition(S, n - k, axis=1)[:, n - k]
+    above = S > kth[:, None]
+    equal = S == kth[:, None]
+    wanted = k - above.sum(axis=1)
+    chosen = above | (equal & (np.cumsum(equal, axis=1, dtype=np.int32) <= wanted[:, None]))
+    r, j = np.nonzero(chosen)  # row-major: each row's neighbours in increasing sample index
+    votes = np.zeros((b, n_classes))
+    np.add.at(votes, (r, y[j]), 1.0)
+    sums = np.zeros((b, n_classes))
+    np.add.at(sums, (r, y[j]), S[r, j])
+    top = votes == votes.max(axis=1, keepdims=True)
+    tied_sums = np.where(top, sums, -np.inf)
+    top &= tied_sums == tied_sums.max(axis=1, keepdims=True)
+    return np.argmax(top, axis=1)  # the first (smallest) class index left

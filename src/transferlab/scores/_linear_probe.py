@@ -1,0 +1,156 @@
+"""Linear probe: the cross-validated accuracy of a logistic regression on the target features.
+
+A simple target-aware baseline that every transferability score must beat:
+Renggli et al. (CVPR 2022) use a linear classifier on a model's features as a
+proxy of its fine-tuned accuracy, and Sorkhei et al. (2025) find such a linear
+probe a strong baseline that many transferability scores do not beat. The
+cross-validation is scikit-learn's own (``Pipeline``, ``StratifiedKFold``,
+``cross_validate``); nothing of it is rewritten here.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from transferlab._validation import check_features_labels, check_int, check_scalar, check_seed
+from transferlab.scores._registry import register_score
+
+#: The metrics of :func:`linear_probe`: its name -> scikit-learn's scorer.
+METRICS = {"accuracy": "accuracy", "log_loss": "neg_log_loss"}
+#: The folds of the cross-validation, by default (fewer when a class has fewer samples).
+DEFAULT_SPLITS = 5
+#: Iterations of lbfgs, by default: generous (scikit-learn's default is 100).
+DEFAULT_MAX_ITER = 1000
+
+
+@register_score(
+    "linear_probe",
+    needs={"features"},
+    reference='Renggli, Pinto, Rimanic, Puigcerver, Riquelme, Zhang & Lucic, "Which model to transfer? '
+    'Finding the needle in the growing haystack", CVPR 2022; Sorkhei et al., 2025 (a linear probe '
+    "as a strong baseline of transferability estimation)",
+    # A class needs a sample in two folds. The folds are a seeded stratified shuffle, drawn
+    # class by class in class-index order: they depend on the sample order (stochastic) and on
+    # the class names (not label-permutation invariant). Standardised inside each fold: scale-
+    # and translation-free (the features are first divided by a power of two, exactly, so any
+    # finite magnitude is safe). Constant features: every fold predicts from the intercept alone.
+    min_per_class=2,
+    constant="finite",
+    scale_invariant=True,
+    translation_invariant=True,
+    label_permutation_invariant=False,
+    stochastic=True,
+    group="baseline",
+    resample=False,  # n_splits logistic-regression fits per bootstrap resample: too costly
+)
+def linear_probe(
+    features,
+    labels,
+    *,
+    n_splits: int = DEFAULT_SPLITS,
+    C: float = 1.0,
+    max_iter: int = DEFAULT_MAX_ITER,
+    metric: str = "accuracy",
+    seed: int = 0,
+) -> float:
+    """Linear probe: stratified k-fold cross-validated accuracy of an L2 logistic regression on the features.
+
+    In each of ``n_splits`` folds of a seeded, shuffled, stratified split
+    (:class:`~sklearn.model_selection.StratifiedKFold`), a
+    :class:`~sklearn.preprocessing.StandardScaler` is fitted on the training
+    part and a multinomial :class:`~sklearn.linear_model.LogisticRegression`
+    (lbfgs, L2 penalty) minimises
+
+    .. math::
+
+        \\frac{1}{2} \\lVert W \\rVert_F^2 - C \\sum_{i \\in \\text{train}}
+        \\log \\operatorname{softmax}(W z_i + b)_{y_i}
+
+    on the standardised features :math:`z_i`; the score is the mean over the
+    folds of the held-out accuracy (``metric="accuracy"``) or of minus the
+    held-out mean log-loss (``metric="log_loss"``):
+
+    .. math::
+
+        S_{\\text{acc}} = \\frac{1}{K} \\sum_{k=1}^{K} \\frac{1}{|T_k|} \\sum_{i \\in T_k} [\\hat y_i = y_i],
+        \\qquad
+        S_{\\text{log}} = \\frac{1}{K} \\sum_{k=1}^{K} \\frac{1}{|T_k|} \\sum_{i \\in T_k} \\log \\hat p_i(y_i)
+
+    Higher is better for both. This is exactly
+    ``cross_validate(Pipeline([scaler, logistic]), X, y, cv=StratifiedKFold(n_splits,
+    shuffle=True, random_state=seed), scoring=...)`` with the features first
+    divided by a power of two near their largest magnitude (exact, so the value
+    is that of the raw features, and any finite magnitude is safe).
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_features)
+        Target features of the candidate model.
+    labels : array-like of shape (n_samples,)
+        Target labels, at least 2 classes, at least 2 samples per class.
+    n_splits : int, default=5
+        Folds, at least 2; reduced to the smallest class count when a class
+        has fewer samples (every class is then in every fold).
+    C : float, default=1.0
+        Inverse L2 regularisation strength (scikit-learn's default), > 0.
+    max_iter : int, default=1000
+        lbfgs iterations per fit, at least 1. Generous: a fit that does not
+        converge within it still gives its iterate, with scikit-learn's
+        ``ConvergenceWarning`` (not silenced).
+    metric : {"accuracy", "log_loss"}, default="accuracy"
+        ``"accuracy"`` (the registered value) or ``"log_loss"`` (minus the
+        mean held-out log-loss, in ``(-inf, 0]``).
+    seed : int, default=0
+        Seed of the fold shuffle.
+
+    Returns
+    -------
+    float
+        The mean cross-validated accuracy in ``[0, 1]``, or minus the mean
+        cross-validated log-loss.
+
+    Raises
+    ------
+    ValueError
+        On invalid ``features``/``labels`` (see
+        :func:`~transferlab._validation.check_features_labels`; a class with a
+        single sample included), ``n_splits`` not an integer >= 2, ``C`` not a
+        positive number, ``max_iter`` not an integer >= 1, an unknown
+        ``metric`` or a bad ``seed``.
+
+    References
+    ----------
+    C. Renggli et al. Which model to transfer? Finding the needle in the
+    growing haystack. CVPR 2022.
+    Sorkhei et al. 2025, a re-evaluation of transferability estimation in
+    which a linear probe on frozen features is a strong baseline.
+
+    Examples
+    --------
+    Two separated classes: every held-out sample is classified correctly.
+
+    >>> features = [[0.0, 1.0], [0.2, 1.1], [0.1, 0.9], [3.0, 0.0], [3.1, 0.2], [2.9, 0.1]]
+    >>> linear_probe(features, [0, 0, 0, 1, 1, 1], n_splits=3)
+    1.0
+    """
+    X, y, _ = check_features_labels(features, labels, min_per_class=2)
+    n_splits = check_int(n_splits, "n_splits", minimum=2)
+    C = check_scalar(C, "C", numbers.Real, min_val=0, include_boundaries="neither")
+    max_iter = check_int(max_iter, "max_iter")
+    seed = check_seed(seed)
+    if not isinstance(metric, str) or metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(repr(m) for m in METRICS)}; got {metric!r}")
+    n_splits = min(n_splits, int(np.bincount(y).min()))
+    magnitude = float(np.max(np.abs(X)))
+    if magnitude > 0:  # a power of two: exact, and the scaler's squares can neither overflow nor underflow
+        X = np.ldexp(X, -int(np.frexp(magnitude)[1]))  # X / 2**e, magnitude = m 2**e with m in [0.5, 1)
+    probe = Pipeline([("scale", StandardScaler()), ("logistic", LogisticRegression(C=float(C), max_iter=max_iter))])
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    result = cross_validate(probe, X, y, cv=folds, scoring=METRICS[metric], error_score="raise")
+    return float(np.mean(result["test_score"]))
