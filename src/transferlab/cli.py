@@ -185,7 +185,7 @@ def _print_rows(title: str, rows, columns) -> None:
 #: parameter -> (type, default, flags, help); "{name}" in a help text is the command's name.
 _STUDY_OPTIONS = {
     "preset": (str, "small", ("--preset",), None),  # the help is the command's
-    "out_dir": (Optional[Path], None, ("--out",), "Output folder [default: transferlab-out/{name}-PRESET]."),
+    "out_dir": (Optional[Path], None, ("--out",), "Output folder (default: transferlab-out/{name}-PRESET)."),
     "executor": (str, "inprocess", ("--executor",), "Where jobs run: inprocess, process or ray."),
     "workers": (Optional[int], None, ("--workers",), "Parallel jobs for the process executor."),
     "presets": (Optional[Path], None, ("--presets",), "A TOML file of presets instead of the built-in ones."),
@@ -352,15 +352,15 @@ def rank(
     scores: Optional[str] = typer.Option(
         None,
         help="Comma-separated score names, per-model or pool-level (ncti, etran), or 'all' "
-        "[default: logme, leep, nce, the knn and linear_probe baselines and the source_accuracy and "
-        "parameters priors, where the inputs allow].",
+        "(default: logme, leep, nce, the knn and linear_probe baselines and the source_accuracy and "
+        "parameters priors, where the inputs allow).",
     ),
     bootstrap: int = typer.Option(
         100, help="Stratified bootstrap resamples of the target samples for intervals and P(best); 0 turns it off."
     ),
     per_class: Optional[int] = typer.Option(
-        None, help="Zoo ranking: score on at most this many target samples per class [default: the target spec's "
-        "n_train_per_class, else 100]."
+        None, help="Zoo ranking: score on at most this many target samples per class (default: the target spec's "
+        "n_train_per_class, else 100)."
     ),
     shots: Optional[int] = typer.Option(None, help="--data: score on this many training images per class (seeded)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="--data: leave unreadable images out instead of stopping."),
@@ -368,7 +368,7 @@ def rank(
     seed: int = typer.Option(0, help="Seed of the split, the shots, the gradient projection and seeded scores."),
     device: str = typer.Option("cpu", help="Torch device: cpu or cuda."),
     out_dir: Optional[Path] = typer.Option(
-        None, "--out", help="Output folder for ranking.csv and ranking.json [default: transferlab-out/rank-TARGET]."
+        None, "--out", help="Output folder for ranking.csv and ranking.json (default: transferlab-out/rank-TARGET)."
     ),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the ranking to this CSV file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -469,6 +469,109 @@ def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, c
 
 def _print_written(written: list) -> None:
     _console().print("wrote " + escape(", ".join(str(p) for p in written)), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_user_errors
+def select(
+    models: str = typer.Option(..., help="Candidates: SPEC[,SPEC...] with SPEC hf:<id or folder> or file:<path>.safetensors."),
+    data: Path = typer.Option(..., help="Your data: an image folder (one subfolder per class), a .csv or an .npz."),
+    score: Optional[str] = typer.Option(
+        None, help="The score whose order picks the top k (default: the ranking's consensus order)."
+    ),
+    scores: Optional[str] = typer.Option(None, help="The ranking's columns, as for rank (default: rank's)."),
+    top_k: Optional[str] = typer.Option(
+        None, "--top-k", help="How many candidates to fine-tune, or 'all' (brute force) (default: 3, at most all)."
+    ),
+    lrs: str = typer.Option("0.03,0.01", help="Comma-separated learning rates; each candidate keeps the best on validation."),
+    steps: Optional[int] = typer.Option(None, help="Budget per learning rate in optimiser steps (default: 30)."),
+    epochs: Optional[int] = typer.Option(None, help="Budget per learning rate in epochs (instead of --steps)."),
+    batch_size: int = typer.Option(32, help="Mini-batch size."),
+    freeze: str = typer.Option("none", help="none: fine-tune everything; backbone: train the new head only."),
+    patience: int = typer.Option(3, help="Early stopping: epochs without a lower validation loss (0: off)."),
+    val_fraction: float = typer.Option(0.2, help="Share of each class's training images held out for validation."),
+    bootstrap: int = typer.Option(100, help="The ranking's bootstrap resamples (0: off)."),
+    seed: int = typer.Option(0, help="Seed of the split, the ranking, the new heads and the training."),
+    device: str = typer.Option("cpu", help="Torch device: cpu or cuda."),
+    executor: str = typer.Option("inprocess", help="Where fine-tuning jobs run: inprocess, process or ray."),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", help="Output folder (default: transferlab-out/select-DATA)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Rank your models for your data, fine-tune the top k, keep the best: a checkpoint you can load back."""
+    _check_output(out_dir, "--out", folder=True)
+    _check_device(device)
+    from transferlab.rank import select as run_select
+
+    try:
+        lr_values = [float(x) for x in _split_names(lrs)]
+    except ValueError:
+        raise ValueError(f"--lrs must be comma-separated numbers; got {lrs!r}") from None
+    k = None if top_k is None else "all" if top_k.strip().lower() == "all" else _int_option(top_k, "--top-k")
+    out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"select-{_slug(Path(data).stem)}"
+    selection = run_select(
+        _split_names(models), data, score=score, scores=None if scores is None else _split_names(scores), top_k=k,
+        lrs=lr_values, steps=steps, epochs=epochs, batch_size=batch_size, freeze=freeze,
+        val_fraction=val_fraction, patience=patience or None, seed=seed, device=device, bootstrap=bootstrap,
+        executor=executor, out_dir=out_dir, progress=not quiet,
+    )
+    written = _write_selection(selection, Path(out_dir))
+    _print_selection(selection)
+    _print_written(written)
+
+
+def _int_option(value: str, flag: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{flag} must be an integer or 'all'; got {value!r}") from None
+
+
+def _write_selection(selection, out_dir: Path) -> list[Path]:
+    import json
+
+    from transferlab._atomic import atomic_write_bytes
+    from transferlab.report import plot_score_vs_accuracy, select_markdown, write_csv
+
+    d = selection.to_dict()
+    rows = [{k: v for k, v in r.items() if k != "checkpoint"} for r in d["rows"]]
+    written = [Path(write_csv(out_dir / "select.csv", rows)),
+               Path(atomic_write_bytes(out_dir / "select.json", (json.dumps(d, indent=2) + "\n").encode())),
+               Path(atomic_write_bytes(out_dir / "select.md", select_markdown(d).encode()))]
+    by_model = {r["model"]: r for r in selection.ranking.rows}
+    tuned = [{**by_model[r["model"]], "test_accuracy": r["test_accuracy"], "arch": r["model"], "source": ""}
+             for r in d["rows"] if r["fine_tuned"]]
+    shown = [n for n in selection.ranking.columns if all(t.get(n) is not None for t in tuned)][:4]
+    if tuned and shown:
+        written.append(Path(plot_score_vs_accuracy(tuned, shown, out_dir / "select.png", accuracy="test_accuracy",
+                                                   title="fine-tuned candidates: score against test accuracy")))
+    written.append(Path(selection.checkpoint))
+    return written
+
+
+def _print_selection(selection) -> None:
+    console = _console()
+    chosen = next(r for r in selection.rows if r["model"] == selection.chosen)
+    console.print(f"[bold]Chosen: {escape(selection.chosen)}[/] (validation accuracy {chosen['val_accuracy']:.1%}, "
+                  f"test accuracy {chosen['test_accuracy']:.1%}, lr {chosen['lr']:g}); "
+                  f"saved to {escape(str(selection.checkpoint))}", highlight=False, soft_wrap=True)
+    table = Table(title=escape(f"candidates in the order of {selection.by}"), header_style="bold")
+    for name, justify in (("#", "right"), ("model", "left"), (selection.by, "right"), ("fine-tuned", "left"),
+                          ("val acc", "right"), ("test acc", "right"), ("lr", "right"), ("seconds", "right")):
+        table.add_column(escape(name), justify=justify, no_wrap=True)
+    for r in selection.rows:
+        tuned = r["fine_tuned"]
+        table.add_row(str(r["position"]), escape(r["model"]), _fmt(r["score"]), "yes" if tuned else "no",
+                      f"{r['val_accuracy']:.3f}" if tuned else "-", f"{r['test_accuracy']:.3f}" if tuned else "-",
+                      f"{r['lr']:g}" if tuned else "-", f"{r['seconds']:.1f}" if tuned else "-")
+    console.print(table)
+    s = selection.seconds
+    console.print(f"cost: ranking {s['ranking']:.1f} s + fine-tuning {s['fine_tuning']:.1f} s against brute force "
+                  f"~{selection.brute_force_seconds:.1f} s (ratio {selection.cost_ratio:.2f})", highlight=False)
+    for name, regret in selection.regret.items():
+        console.print(f"regret of {escape(name)}: top-1 {regret['top1']:.1f} points, top-3 {regret['top3']:.1f} points",
+                      highlight=False)
 
 
 _GROUP_ORDER = ("prior", "baseline", "score")

@@ -34,6 +34,9 @@ CONFIGS = {
     "convnet": {"in_channels": 1, "widths": [8, 16, 12], "num_classes": 5},
     "resnet": {"in_channels": 1, "width": 4, "blocks": [1, 2, 1], "num_classes": 5},
     "adapter_resnet": {"in_channels": 1, "width": 4, "blocks": [1, 2, 1], "num_classes": 5},
+    # A Hugging Face ResNet of basic blocks (transformers, the "hf" extra), built from its config.
+    "hf": {"model_type": "resnet", "hf_config": {"embedding_size": 4, "hidden_sizes": [4, 8], "depths": [1, 1],
+                                                 "layer_type": "basic"}, "in_channels": 1, "num_classes": 5},
 }
 STAGE_SHAPES = {
     "mlp": {(28, 28): {"fc1": (32,), "fc2": (16,)}},
@@ -57,7 +60,11 @@ STAGE_SHAPES = {
 #          every block: layer1 (16+8)+(16+8)=48; layer2 (32+16)+(64+16)=128 + 2*(64+16)=160;
 #          layer3 (128+32)+(256+32)=448; 48+128+160+448 = 784 more        = 7025
 STAGE_SHAPES["adapter_resnet"] = STAGE_SHAPES["resnet"]  # adapters keep every shape
-PARAM_COUNTS = {"mlp": 25733, "convnet": 3089, "resnet": 6241, "adapter_resnet": 7025}
+# hf: one stage, the backbone, whose output is the pooled (N, 8) input of the replaced classifier Linear.
+STAGE_SHAPES["hf"] = {size: {"backbone": (8,)} for size in [(28, 28), (28, 56), (8, 8)]}
+# hf: 7x7 stem conv 49*1*4=196 + BN 8 = 204; stage1 (4->4, stride 1, no shortcut) 2*(9*16+8) = 304;
+#     stage2 (4->8, stride 2) 1x1 shortcut 32+16 + (9*32+16) + (9*64+16) = 944; head 8*5+5 = 45 -> 1497
+PARAM_COUNTS = {"mlp": 25733, "convnet": 3089, "resnet": 6241, "adapter_resnet": 7025, "hf": 1497}
 
 ARCHS = available_archs()
 SIZES = [(arch, size) for arch in ARCHS for size in STAGE_SHAPES.get(arch, {})]
@@ -311,7 +318,7 @@ def test_parameter_count_matches_closed_form(arch, channels, dims, num_classes):
 
 
 def test_unknown_arch_lists_names_and_closest_match():
-    with pytest.raises(ValueError, match=r"unknown arch 'resnt'.*'convnet', 'mlp', 'resnet'.*did you mean 'resnet'"):
+    with pytest.raises(ValueError, match=r"unknown arch 'resnt'.*'convnet', 'hf', 'mlp', 'resnet'.*did you mean 'resnet'"):
         build("resnt")
 
 

@@ -32,6 +32,8 @@ CONFIGS = {
     "convnet": {"in_channels": 1, "widths": [4, 8], "num_classes": 3},
     "resnet": {"in_channels": 1, "width": 4, "blocks": [1, 1], "num_classes": 3},
     "adapter_resnet": {"in_channels": 1, "width": 4, "blocks": [1, 1], "num_classes": 3},
+    "hf": {"model_type": "resnet", "hf_config": {"embedding_size": 4, "hidden_sizes": [4, 8], "depths": [1, 1],
+                                                 "layer_type": "basic"}, "in_channels": 1, "num_classes": 3},
 }
 METADATA = {
     "source_task": "fashion:classes=0-4:seed=0:fp=3f2a9c",

@@ -11,6 +11,7 @@ from transferlab.models._checkpoint import (
 )
 from transferlab.models._convnet import ConvNet
 from transferlab.models._device import check_device
+from transferlab.models._hf_arch import FINETUNABLE_KINDS, HFClassifier, to_finetunable
 from transferlab.models._hub import (
     ExternalModel,
     MissingExtraError,
@@ -43,6 +44,9 @@ __all__ = [
     "load_model",
     "parse_spec",
     "wrap_module",
+    "to_finetunable",
+    "FINETUNABLE_KINDS",
+    "HFClassifier",
     "ExternalModel",
     "Preprocessing",
     "MissingExtraError",

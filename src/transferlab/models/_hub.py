@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +84,50 @@ class Preprocessing:
     def to_dict(self) -> dict:
         return {"size": list(self.size), "mean": list(self.mean), "std": list(self.std), "channels": self.channels}
 
+    @classmethod
+    def from_dict(cls, data) -> Preprocessing:
+        """The inverse of :meth:`to_dict`: ``{"size": [h, w], "mean": [...], "std": [...], "channels": c}``.
+
+        Raises
+        ------
+        ValueError
+            Naming the key that is missing, unknown or wrong: ``size`` must be two
+            positive integers, ``channels`` 1 or 3, ``mean`` and ``std`` one finite
+            number per channel, ``std`` positive.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"preprocessing must be a dict with keys size, mean, std, channels; got {data!r}")
+        keys = ("size", "mean", "std", "channels")
+        missing, unknown = [k for k in keys if k not in data], sorted(set(data) - set(keys))
+        if missing or unknown:
+            raise ValueError(f"preprocessing must have exactly the keys {list(keys)}; missing {missing}, "
+                             f"unknown {unknown}")
+        size, channels = data["size"], data["channels"]
+        if (not isinstance(size, (list, tuple)) or len(size) != 2
+                or not all(_is_int(v) and v >= 1 for v in size)):
+            raise ValueError(f"preprocessing 'size' must be [height, width], two positive integers; got {size!r}")
+        if not _is_int(channels) or channels not in (1, 3):
+            raise ValueError(f"preprocessing 'channels' must be 1 or 3; got {channels!r}")
+        stats = {}
+        for key in ("mean", "std"):
+            values = data[key]
+            if (not isinstance(values, (list, tuple)) or len(values) != channels
+                    or not all(_is_number(v) and math.isfinite(v) for v in values)):
+                raise ValueError(f"preprocessing {key!r} must be {channels} finite number(s), one per channel; "
+                                 f"got {values!r}")
+            stats[key] = tuple(float(v) for v in values)
+        if min(stats["std"]) <= 0:
+            raise ValueError(f"preprocessing 'std' must be positive; got {data['std']!r}")
+        return cls((int(size[0]), int(size[1])), stats["mean"], stats["std"], int(channels))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
 
 class ExternalModel:
     """A model with its preprocessing, its features and (maybe) its source head.
@@ -89,13 +135,25 @@ class ExternalModel:
     ``features(x)`` and ``logits(x)`` take preprocessed batches; by default the
     features are what the last ``nn.Linear`` (the classifier) receives, caught by
     a forward hook, so they are exactly what the source head reads.
+    ``source_classes`` is the number of source classes and ``class_names`` their
+    names (a tuple, one per head output) when known, e.g. from a checkpoint's
+    ``"class_names"`` metadata.
     """
 
     def __init__(self, name: str, module: nn.Module, preprocessing: Preprocessing, *, forward=None,
-                 feature_layer: str | None = None, has_head: bool = True, source_classes: int | None = None):
+                 feature_layer: str | None = None, has_head: bool = True, source_classes: int | None = None,
+                 class_names: tuple[str, ...] | None = None):
         if not isinstance(module, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module; got {type(module).__name__}")
+        if class_names is not None:
+            class_names = tuple(class_names)
+            if not all(isinstance(c, str) for c in class_names) or (
+                    source_classes is not None and len(class_names) != source_classes):
+                raise ValueError(f"class_names must be {source_classes} strings, one per source class; "
+                                 f"got {list(class_names)[:12]!r}")
         self.name = name
+        #: Names of the source classes (the head's outputs, in order), when known.
+        self.class_names = class_names
         self.module = module.eval()
         self.preprocessing = preprocessing
         self._forward = forward or module
@@ -280,13 +338,28 @@ def _file(path: str) -> ExternalModel:
     if not Path(path).is_file():
         raise ValueError(f"checkpoint {path!r} does not exist")
     checkpoint = load_checkpoint(path)
-    model = checkpoint.model
-    # Built-in sources are 28 x 28; an MLP states its input shape, the others their input channels.
-    channels, height, width = model.config.get("in_shape") or (model.config.get("in_channels", 1), 28, 28)
-    # Our architectures scale uint8 pixels to [0, 1] and normalise nothing else.
-    return ExternalModel(f"file:{path}", model, Preprocessing((height, width), (0.0,) * channels, (1.0,) * channels,
-                                                              channels),
-                         source_classes=int(model.num_classes))
+    model, metadata = checkpoint.model, checkpoint.metadata
+    if "preprocessing" in metadata:  # a fine-tuned candidate (to_finetunable) records its own
+        try:
+            preprocessing = Preprocessing.from_dict(metadata["preprocessing"])
+        except ValueError as err:
+            raise ValueError(f"checkpoint {path!r} has unusable metadata 'preprocessing': {err}") from None
+        expected = (model.config.get("in_shape") or [model.config.get("in_channels", preprocessing.channels)])[0]
+        if preprocessing.channels != expected:
+            raise ValueError(f"checkpoint {path!r} has unusable metadata 'preprocessing': it makes "
+                             f"{preprocessing.channels}-channel images for a model of {expected} input channels")
+    else:
+        # Built-in sources are 28 x 28; an MLP states its input shape, the others their input channels.
+        channels, height, width = model.config.get("in_shape") or (model.config.get("in_channels", 1), 28, 28)
+        # Our architectures scale uint8 pixels to [0, 1] and normalise nothing else.
+        preprocessing = Preprocessing((height, width), (0.0,) * channels, (1.0,) * channels, channels)
+    class_names = metadata.get("class_names")
+    if class_names is not None and (not isinstance(class_names, list) or len(class_names) != model.num_classes
+                                    or not all(isinstance(c, str) for c in class_names)):
+        raise ValueError(f"checkpoint {path!r} has unusable metadata 'class_names': it must list "
+                         f"{model.num_classes} strings, one per output of the head; got {class_names!r:.200}")
+    return ExternalModel(f"file:{path}", model, preprocessing, source_classes=int(model.num_classes),
+                         class_names=class_names)
 
 
 def parse_spec(spec) -> tuple[str, str]:
@@ -305,6 +378,13 @@ def load_model(spec, **kwargs) -> ExternalModel:
 
     ``kwargs`` go to the library's loader (e.g. ``pretrained=False`` for timm and
     torchvision, ``local_files_only=True`` for Hugging Face).
+
+    A ``file:`` checkpoint whose metadata holds ``"preprocessing"``
+    (:meth:`Preprocessing.to_dict`, as a candidate fine-tuned through
+    :func:`~transferlab.models.to_finetunable` is saved) is read with it;
+    otherwise with our sources' ``uint8 / 255`` at 28 x 28 (or the MLP's
+    ``in_shape``). Its ``"class_names"`` metadata, when present, becomes
+    :attr:`ExternalModel.class_names`.
     """
     if isinstance(spec, ExternalModel):
         return spec

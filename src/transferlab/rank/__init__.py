@@ -13,7 +13,9 @@ kinds of candidate come with the library:
 - :class:`ArrayCandidate`: arrays computed elsewhere.
 
 :func:`rank_zoo` and :func:`rank_models` are the two common calls, each a thin
-wrapper that builds the candidates and calls :func:`rank`.
+wrapper that builds the candidates and calls :func:`rank`. :func:`select` finishes
+the job: it ranks your models, fine-tunes the top k (each a job in the results
+store) and keeps the best on validation, saved as a checkpoint.
 
 Examples
 --------
@@ -30,6 +32,7 @@ from transferlab.rank._candidate import ArrayCandidate, Candidate
 from transferlab.rank._models import MODEL_INPUTS, ModelCandidate, model_candidates, rank_models
 from transferlab.rank._decision import RULE
 from transferlab.rank._ranking import DEFAULT_SCORES, Ranking, all_scores, default_scores, rank, split_score_names
+from transferlab.rank._select import Selection, finetune_job, select
 from transferlab.rank._zoo import SOURCE_PER_CLASS, ZooCandidate, rank_zoo, zoo_candidates
 
 __all__ = [
@@ -43,6 +46,9 @@ __all__ = [
     "model_candidates",
     "rank_zoo",
     "rank_models",
+    "select",
+    "Selection",
+    "finetune_job",
     "default_scores",
     "all_scores",
     "DEFAULT_SCORES",

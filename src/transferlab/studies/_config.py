@@ -81,9 +81,11 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """``value`` as JSON-ready data: dataclasses as dicts of their fields, tuples as lists."""
+    """``value`` as JSON-ready data: dataclasses as dicts of their fields (less a field marked
+    ``omit_if_default`` while it has its default, e.g. ``TrainConfig.steps``), tuples as lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not (f.metadata.get("omit_if_default") and getattr(value, f.name) == f.default)}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):

@@ -51,6 +51,18 @@ class TrainConfig:
     eval_every : int, default 1
         Evaluate on the evaluation data every ``eval_every`` epochs (and after
         the last epoch).
+    steps : int or None, default None
+        A budget in optimiser steps (batches) instead of epochs. When set it
+        replaces ``epochs``: a run over ``b`` batches per epoch takes
+        :math:`E = \\lceil \\text{steps} / b \\rceil` epochs, and the last one is
+        cut after the ``steps - (E - 1) b`` batches left (its permutation is
+        still drawn whole, so the batches before the cut are those of an
+        uncut run). The learning-rate milestones count epochs, as without a
+        step budget, over those :math:`E` epochs; the result of
+        :func:`~transferlab.train.fit` records the resolved ``epochs``.
+        Left out of :meth:`to_dict` when ``None``, so the dictionaries (and the
+        digests and job keys built from them) of configs without a step
+        budget are those of the configs before this field existed.
 
     Examples
     --------
@@ -61,6 +73,8 @@ class TrainConfig:
     (3, 6)
     >>> TrainConfig.from_dict(config.to_dict()) == config
     True
+    >>> "steps" in config.to_dict(), config.replace(steps=5).to_dict()["steps"]
+    (False, 5)
     """
 
     epochs: int = 10
@@ -74,6 +88,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     eval_every: int = 1
+    steps: int | None = dataclasses.field(default=None, metadata={"omit_if_default": True})
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every"):
@@ -89,6 +104,7 @@ class TrainConfig:
         object.__setattr__(self, "nesterov", check_scalar(self.nesterov, "nesterov", bool))
         lr_step = check_scalar(self.lr_step, "lr_step", (numbers.Integral, type(None)), min_val=1)
         object.__setattr__(self, "lr_step", lr_step)
+        object.__setattr__(self, "steps", check_scalar(self.steps, "steps", (numbers.Integral, type(None)), min_val=1))
         if not isinstance(self.device, str) or not self.device:
             raise ValueError(f"device must be a non-empty string such as 'cpu' or 'cuda'; got {self.device!r}")
         if self.nesterov and self.momentum == 0:
@@ -103,8 +119,16 @@ class TrainConfig:
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain ``{field: value}`` dictionary (JSON- and TOML-friendly but for ``lr_step=None``)."""
-        return dataclasses.asdict(self)
+        """Plain ``{field: value}`` dictionary (JSON- and TOML-friendly but for ``lr_step=None``).
+
+        A field marked ``omit_if_default`` (``steps``) is left out while it has
+        its default, so adding it kept the dictionaries of existing configs.
+        """
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not (f.metadata.get("omit_if_default") and getattr(self, f.name) == f.default)
+        }
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferlab._validation import check_int
+from transferlab._validation import check_int, check_scalar
 from transferlab.data import Task
 from transferlab.models import save_checkpoint, to_input
 from transferlab.train._config import TrainConfig
@@ -26,6 +26,7 @@ from transferlab.train._loop import (  # _batch_bounds: re-exported for the test
     Stream,
     _batch_bounds,  # noqa: F401
     evaluate_stream,
+    resolve_budget,
     run_epochs,
     trainable_parameters,
 )
@@ -40,18 +41,28 @@ class FitResult:
     Attributes
     ----------
     history : tuple of dict
-        One dict per epoch: ``epoch`` (1-based), ``lr`` (the learning rate used
-        in that epoch), ``train_loss`` and ``train_accuracy`` (running means over
-        the epoch's batches, in train mode, while the weights change),
+        One dict per epoch run: ``epoch`` (1-based), ``lr`` (the learning rate
+        used in that epoch), ``train_loss`` and ``train_accuracy`` (running
+        means over the epoch's batches, in train mode, while the weights
+        change; over the batches taken when a step budget cuts the epoch),
         ``eval_loss`` and ``eval_accuracy`` (``None`` when not evaluated).
     final_eval_accuracy : float or None
-        Evaluation accuracy after the last epoch; ``None`` without ``eval_data``.
+        Evaluation accuracy of the weights the model ends with (after the last
+        epoch, or of the best epoch when early stopping restored it); ``None``
+        without ``eval_data``.
     seconds : float
         Wall time of the whole call.
     checkpoints : tuple of Path
         Files written, in epoch order.
     config : TrainConfig
-        The resolved configuration.
+        The resolved configuration (with a step budget, ``epochs`` is the
+        number of epochs it took).
+    best_epoch : int or None
+        With ``patience``: the evaluated epoch of the lowest evaluation loss
+        (the weights restored with ``restore_best``); ``None`` otherwise.
+    stopped_epoch : int or None
+        With ``patience``: the epoch after which training stopped early;
+        ``None`` when the whole budget ran (or without ``patience``).
     """
 
     history: tuple[dict[str, Any], ...]
@@ -59,6 +70,8 @@ class FitResult:
     seconds: float
     checkpoints: tuple[Path, ...]
     config: TrainConfig
+    best_epoch: int | None = None
+    stopped_epoch: int | None = None
 
     @property
     def final_train_loss(self) -> float:
@@ -73,6 +86,8 @@ class FitResult:
             "seconds": self.seconds,
             "checkpoints": [str(p) for p in self.checkpoints],
             "config": self.config.to_dict(),
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
         }
 
 
@@ -215,6 +230,8 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     checkpoint_metadata: Mapping[str, Any] | None = None,
     progress: bool = True,
+    patience: int | None = None,
+    restore_best: bool = True,
 ) -> FitResult:
     """Train ``model`` in place by minibatch SGD on the cross-entropy.
 
@@ -241,11 +258,15 @@ def fit(
         A task (its train split) or images (``uint8``, scaled by 1/255, or float
         in [0, 1]) and integer labels in ``0..n_classes-1``.
     config : TrainConfig
+        With ``config.steps`` the run takes exactly that many optimiser steps
+        (batches): ``ceil(steps / batches_per_epoch)`` epochs, the last one cut.
     eval_data : Task or (images, labels), optional
         Evaluated (a task's test split) every ``config.eval_every`` epochs and
-        after the last one, in eval mode.
+        after the last one, in eval mode. Give a validation split here, not
+        the test set, when early stopping selects on it.
     checkpoint_epochs : iterable of int, default ()
-        Save the model after these epochs (``0``: before training) as
+        Save the model after these epochs (``0``: before training; epochs after
+        an early stop are not reached) as
         ``checkpoint_dir / f"epoch_{e:03d}.safetensors"`` through
         :func:`transferlab.models.save_checkpoint`.
     checkpoint_dir : str or Path, optional
@@ -256,6 +277,17 @@ def fit(
     progress : bool, default True
         One Rich bar over all batches, showing epoch, running loss and the last
         evaluation accuracy.
+    patience : int or None, default None
+        Early stopping on the evaluation loss; needs ``eval_data``. After each
+        evaluation the loss :math:`L_e` counts as an improvement on the best so
+        far, :math:`L^*`, when :math:`L_e < L^* (1 - 10^{-12})` (strictly
+        lower, beyond rounding); training stops after ``patience`` evaluated
+        epochs in a row without improvement (Prechelt, 1998, "Early stopping
+        - but when?"). ``None`` trains for the whole budget.
+    restore_best : bool, default True
+        With ``patience``: load back the weights (and buffers) of the
+        evaluated epoch of the lowest loss at the end, whether the patience or
+        the budget ran out; ``False`` keeps the last epoch's.
 
     Returns
     -------
@@ -263,6 +295,8 @@ def fit(
 
     Raises
     ------
+    ValueError
+        On bad arguments, e.g. ``patience`` below 1 or without ``eval_data``.
     NonFiniteLossError
         (a ``FloatingPointError`` and a ``ValueError``) when the loss becomes
         NaN or infinite; the message names the epoch and suggests a lower LR.
@@ -273,7 +307,9 @@ def fit(
     layers (dropout) from the global generator seeded inside
     :func:`torch.random.fork_rng`, both derived from ``config.seed``; the
     caller's global RNG state is left as it was. Same model initialisation and
-    seed give bit-identical weights on the CPU.
+    seed give bit-identical weights on the CPU. Early stopping draws no random
+    numbers: a run whose patience never runs out takes exactly the steps of a
+    run without ``patience``.
     """
     model = _check_model(model)
     if not isinstance(config, TrainConfig):
@@ -281,6 +317,13 @@ def fit(
     num_classes = getattr(model, "num_classes", None)
     x, y = as_arrays(train, "train", "train", num_classes)
     eval_arrays = None if eval_data is None else as_arrays(eval_data, "test", "eval_data", num_classes)
+    if patience is not None:
+        patience = check_int(patience, "patience")
+        if eval_arrays is None:
+            raise ValueError(f"patience={patience} (early stopping on the evaluation loss) needs eval_data; "
+                             "pass a validation split as eval_data, or patience=None")
+    restore_best = check_scalar(restore_best, "restore_best", bool)
+    config = resolve_budget(config, [len(x)])
     save_epochs = _check_checkpoints(checkpoint_epochs, checkpoint_dir, checkpoint_metadata, config.epochs)
     params = trainable_parameters(model)
 
@@ -309,11 +352,16 @@ def fit(
         checkpoint_epochs=save_epochs,
         description="training",
         progress=progress,
+        patience=patience,
+        restore_best=restore_best,
     )
+    final = run.history[-1] if run.best_epoch is None or not restore_best else run.history[run.best_epoch - 1]
     return FitResult(
         history=tuple(run.history),
-        final_eval_accuracy=run.history[-1]["eval_accuracy"],
+        final_eval_accuracy=final["eval_accuracy"],
         seconds=time.perf_counter() - started,
         checkpoints=tuple(run.checkpoints),
         config=config,
+        best_epoch=run.best_epoch,
+        stopped_epoch=run.stopped_epoch,
     )

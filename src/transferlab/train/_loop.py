@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab._progress import progress_bar
+from transferlab._validation import check_int, check_scalar
 from transferlab.train._config import TrainConfig
 
 #: Batch size of the evaluation passes inside the loop.
@@ -80,13 +81,21 @@ class Epochs:
     checkpoints : list of Path
         Files written by the ``checkpoint`` callback, in epoch order.
     last_evaluation : list of (float, float)
-        ``(loss, accuracy)`` of each evaluation stream at the last evaluation;
-        empty when nothing was evaluated.
+        ``(loss, accuracy)`` of each evaluation stream at the last evaluation
+        (at the best epoch's when its weights were restored); empty when
+        nothing was evaluated.
+    best_epoch : int or None
+        With early stopping: the evaluated epoch of the lowest evaluation loss.
+    stopped_epoch : int or None
+        With early stopping: the epoch after which the patience ran out;
+        ``None`` when the whole budget ran.
     """
 
     history: list[dict[str, Any]]
     checkpoints: list[Path]
     last_evaluation: list[tuple[float, float]]
+    best_epoch: int | None = None
+    stopped_epoch: int | None = None
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -135,6 +144,60 @@ def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     if batch_size > 1 and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
         bounds[-2:] = [(bounds[-2][0], n)]
     return bounds
+
+
+def resolve_budget(config: TrainConfig, n_samples: Sequence[int]) -> TrainConfig:
+    """``config`` with ``epochs`` set from its step budget: ``ceil(steps / b)`` for ``b`` batches per epoch.
+
+    ``n_samples`` holds the training-set size of each stream; ``b`` counts the
+    batches of all of them as :func:`_batch_bounds` cuts them. Without
+    ``steps`` the config is returned as it is; resolving twice changes nothing.
+
+    Examples
+    --------
+    >>> resolve_budget(TrainConfig(batch_size=10, steps=5), [40]).epochs
+    2
+    """
+    if config.steps is None:
+        return config
+    per_epoch = sum(len(_batch_bounds(int(n), config.batch_size)) for n in n_samples)
+    return config.replace(epochs=math.ceil(config.steps / per_epoch))
+
+
+class _EarlyStopping:
+    """Patience on the evaluation loss, and the weights of the best evaluated epoch (a copy on the CPU).
+
+    An evaluation improves on the best loss :math:`L^*` so far (initially
+    :math:`+\\infty`) when :math:`L < L^* (1 - 10^{-12})`; training stops after ``patience``
+    evaluations in a row without improvement (Prechelt, 1998, "Early stopping
+    - but when?", the rule with patience). The relative margin keeps a loss
+    equal to the best up to rounding from counting as progress.
+    """
+
+    rtol = 1e-12
+
+    def __init__(self, model: nn.Module, patience: int) -> None:
+        self.model = model
+        self.patience = patience
+        self.best_loss = math.inf
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_evaluation: list[tuple[float, float]] = []
+        self.bad = 0
+
+    def update(self, epoch: int, loss: float, evaluation: list[tuple[float, float]]) -> bool:
+        """Record one evaluation; True when the patience has run out."""
+        if loss < self.best_loss * (1.0 - self.rtol):  # the first evaluation improves on inf
+            self.best_loss, self.best_epoch, self.best_evaluation, self.bad = loss, epoch, evaluation, 0
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self) -> None:
+        """Load the best epoch's weights (and buffers) back into the model."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
 
 
 def _derived_seeds(seed: int) -> tuple[int, int]:
@@ -194,8 +257,10 @@ def run_epochs(
     checkpoint_epochs: Collection[int] = (),
     description: str = "training",
     progress: bool = True,
+    patience: int | None = None,
+    restore_best: bool = True,
 ) -> Epochs:
-    """Train ``model`` in place for ``config.epochs`` epochs of SGD over ``streams``.
+    """Train ``model`` in place for ``config.epochs`` epochs (or ``config.steps`` steps) of SGD over ``streams``.
 
     Each epoch draws one permutation per stream (in stream order) from a
     :class:`torch.Generator` seeded by ``config.seed``, cuts each into batches
@@ -213,7 +278,18 @@ def run_epochs(
     :math:`\\eta_e` of :class:`~transferlab.train._config.TrainConfig` stepped
     once per epoch. Gradients are reset to ``None`` before each step, so
     parameters that a batch does not reach (another domain's head) are not
-    updated, decayed or given momentum by it.
+    updated, decayed or given momentum by it. With ``config.steps`` the run
+    takes exactly that many steps (:func:`resolve_budget` gives the epochs;
+    the last epoch is cut).
+
+    With ``patience``, after each evaluation the loss :math:`L_e` pooled over
+    ``eval_streams`` is compared with the best so far, :math:`L^*`: it
+    improves when :math:`L_e < L^* (1 - 10^{-12})`, and training stops after
+    ``patience`` evaluations in a row without improvement (early stopping,
+    Prechelt, 1998, "Early stopping - but when?"). Epochs without an
+    evaluation do not count. The weights of the best evaluated epoch are kept
+    on the CPU and, with ``restore_best``, loaded back at the end, whether the
+    patience ran out or the budget did.
 
     Parameters
     ----------
@@ -239,6 +315,11 @@ def run_epochs(
     progress : bool, default True
         One Rich bar over all batches, showing epoch, running loss and the last
         evaluation accuracy.
+    patience : int or None, default None
+        Early stopping on the evaluation loss (needs ``eval_streams`` and
+        ``eval_epochs``); ``None`` trains for the whole budget.
+    restore_best : bool, default True
+        With ``patience``: end with the weights of the best evaluated epoch.
 
     Returns
     -------
@@ -246,6 +327,9 @@ def run_epochs(
 
     Raises
     ------
+    ValueError
+        When ``patience`` is not an integer >= 1, or is given without
+        evaluation streams and epochs.
     NonFiniteLossError
         When the running or the epoch's loss, or a parameter, becomes NaN or
         infinite; the message names the epoch and suggests a lower LR.
@@ -255,8 +339,16 @@ def run_epochs(
     Stochastic layers (dropout) draw from the global generator, seeded inside
     :func:`torch.random.fork_rng` from ``config.seed``; the caller's global
     RNG state is left as it was. Same initialisation and seed give
-    bit-identical weights on the CPU.
+    bit-identical weights on the CPU. Early stopping draws no random numbers,
+    so a run whose patience never runs out takes the same steps as one without
+    patience (the same weights unless an earlier epoch is restored).
     """
+    if patience is not None:
+        patience = check_int(patience, "patience")
+        if not eval_streams or not eval_epochs:
+            raise ValueError("patience (early stopping on the evaluation loss) needs evaluation data; got none")
+    restore_best = check_scalar(restore_best, "restore_best", bool)
+    config = resolve_budget(config, [stream.n_samples for stream in streams])
     device = torch.device(config.device)
     was_training = model.training
     optimizer = torch.optim.SGD(
@@ -267,7 +359,7 @@ def run_epochs(
     generator = torch.Generator().manual_seed(order_seed)
     bounds = [_batch_bounds(stream.n_samples, config.batch_size) for stream in streams]
     schedule = interleave_batches([len(b) for b in bounds])
-    n = sum(stream.n_samples for stream in streams)
+    total_steps = config.epochs * len(schedule) if config.steps is None else config.steps
     n_eval = sum(stream.n_samples for stream in eval_streams)
 
     history: list[dict[str, Any]] = []
@@ -277,8 +369,10 @@ def run_epochs(
         checkpoints.append(Path(checkpoint(0, None)))
 
     last_eval: dict[str, float] = {}
+    stopper = None if patience is None else _EarlyStopping(model, patience)
+    stopped_epoch = None
     try:
-        with _fork_rng(device), progress_bar(description, total=config.epochs * len(schedule), enabled=progress) as advance:
+        with _fork_rng(device), progress_bar(description, total=total_steps, enabled=progress) as advance:
             torch.random.default_generator.manual_seed(layer_seed)
             if device.type == "cuda":
                 torch.cuda.manual_seed(layer_seed)
@@ -290,7 +384,7 @@ def run_epochs(
                 correct = torch.zeros((), dtype=torch.int64, device=device)
                 seen = 0
                 last_readout = time.monotonic()
-                for d, r in schedule:
+                for d, r in schedule[: total_steps - (epoch - 1) * len(schedule)]:
                     start, stop = bounds[d][r]
                     stream = streams[d]
                     idx = perms[d][start:stop]
@@ -312,7 +406,7 @@ def run_epochs(
                         last_readout = now
                     else:
                         advance(1)
-                train_loss = loss_sum.item() / n
+                train_loss = loss_sum.item() / seen
                 _check_finite_loss(train_loss, epoch, config, lr)
                 if not all(bool(torch.isfinite(p).all()) for p in params):
                     _check_finite_loss(math.nan, epoch, config, lr)
@@ -332,7 +426,7 @@ def run_epochs(
                         "epoch": epoch,
                         "lr": lr,
                         "train_loss": train_loss,
-                        "train_accuracy": correct.item() / n,
+                        "train_accuracy": correct.item() / seen,
                         "eval_loss": eval_loss,
                         "eval_accuracy": eval_accuracy,
                     }
@@ -340,6 +434,18 @@ def run_epochs(
                 advance(0, epoch=epoch, loss=train_loss, **last_eval)
                 if epoch in checkpoint_epochs:
                     checkpoints.append(Path(checkpoint(epoch, history[-1])))
+                if stopper is not None and eval_loss is not None and stopper.update(epoch, eval_loss, last_evaluation):
+                    stopped_epoch = epoch
+                    break
+        if stopper is not None and restore_best and stopper.best_epoch != history[-1]["epoch"]:
+            stopper.restore()
+            last_evaluation = stopper.best_evaluation
     finally:
         model.train(was_training)
-    return Epochs(history=history, checkpoints=checkpoints, last_evaluation=last_evaluation)
+    return Epochs(
+        history=history,
+        checkpoints=checkpoints,
+        last_evaluation=last_evaluation,
+        best_epoch=None if stopper is None else stopper.best_epoch,
+        stopped_epoch=stopped_epoch,
+    )

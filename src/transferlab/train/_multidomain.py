@@ -19,7 +19,7 @@ import torch
 from transferlab.models import MultiDomainResNet
 from transferlab.train._config import TrainConfig
 from transferlab.train._fit import _to_tensors, as_arrays
-from transferlab.train._loop import Stream, interleave_batches, run_epochs, trainable_parameters
+from transferlab.train._loop import Stream, interleave_batches, resolve_budget, run_epochs, trainable_parameters
 
 __all__ = ["fit_multidomain", "interleave_batches"]
 
@@ -117,6 +117,7 @@ def fit_multidomain(
 
     train = [stream(d, 0) for d in domains]
     test = [stream(d, 1) for d in domains]
+    config = resolve_budget(config, [s.n_samples for s in train])  # a step budget counts every domain's batches
     run = run_epochs(
         model,
         train,
