@@ -143,8 +143,8 @@ def weighted_gram(a, weights) -> np.ndarray:
     if _ONE_THREAD_DEPTH > 0 and a.dtype == np.float64 and (weights >= 0).all():
         from scipy.linalg import blas
 
-        rooted = np.asfortranarray(a * np.sqrt(weights)[:, None])
-        upper = blas.dsyrk(1.0, rooted, trans=1)  # one BLAS thread: safe, half the flops
+        rooted = a * np.sqrt(weights)[:, None]  # C order, so rooted.T is Fortran order: no copy
+        upper = blas.dsyrk(1.0, rooted.T, trans=0)  # one BLAS thread: safe, half the flops
         return np.triu(upper) + np.triu(upper, 1).T
     return (a * weights[:, None]).T @ a
 

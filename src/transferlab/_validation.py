@@ -800,39 +800,59 @@ def check_targets(targets, n_samples: int, *, name: str = "labels") -> np.ndarra
     return out
 
 
-def check_sample_weight(weights, n_samples: int, *, name: str = "sample_weight") -> np.ndarray:
+def check_sample_weight(weights, n_samples: int, *, name: str = "sample_weight", batched: bool = False) -> np.ndarray:
     """Validate per-sample weights: finite, non-negative, one per sample, not all zero.
+
+    With ``batched=True`` a 2-D array of shape ``(n_weightings, n_samples)`` is
+    accepted too: several weightings at once (a score then returns one value per
+    row), each row checked as a 1-D array would be.
 
     Parameters
     ----------
-    weights : array-like of shape (n_samples,)
+    weights : array-like of shape (n_samples,), or (n_weightings, n_samples) when batched
     n_samples : int
     name : str, default="sample_weight"
+    batched : bool, default=False
+        Accept a 2-D stack of weightings.
 
     Returns
     -------
-    ndarray of shape (n_samples,), float64
+    ndarray of shape (n_samples,) or (n_weightings, n_samples), float64
+        A new array (the caller's is never modified).
 
     Raises
     ------
     ValueError
-        If the weights are not 1-D with ``n_samples`` entries, not numeric, hold
-        NaN/Inf or a negative value, or are all zero.
+        If the weights are not 1-D with ``n_samples`` entries (or, batched, 2-D
+        with rows of ``n_samples`` entries), not numeric, hold NaN/Inf or a
+        negative value, or are all zero (in any row).
 
     Examples
     --------
     >>> check_sample_weight([1, 0, 2], 3)
     array([1., 0., 2.])
+    >>> check_sample_weight([[1, 0, 2], [1, 1, 1]], 3, batched=True).shape
+    (2, 3)
     """
     arr = _as_numeric_array(weights, name)
-    if arr.shape != (n_samples,):
-        raise ValueError(f"{name} must have shape ({n_samples},), one weight per sample; got shape {arr.shape}")
+    two_d = batched and arr.ndim == 2 and arr.shape[1] == n_samples and arr.shape[0] >= 1
+    if arr.shape != (n_samples,) and not two_d:
+        also = f", or ({n_samples},) rows stacked, (n_weightings, {n_samples})" if batched else ""
+        raise ValueError(
+            f"{name} must have shape ({n_samples},), one weight per sample{also}; got shape {arr.shape}"
+        )
     out = np.array(arr, dtype=np.float64, copy=True)
     _check_finite(out, name)
     if (out < 0).any():
-        raise ValueError(f"{name} must be non-negative; got {out.min():g} at index {int(np.argmin(out))}")
-    if not out.any():
+        first = np.unravel_index(int(np.argmin(out)), out.shape)
+        where = int(first[0]) if out.ndim == 1 else tuple(int(i) for i in first)
+        raise ValueError(f"{name} must be non-negative; got {out.min():g} at index {where}")
+    if out.ndim == 1 and not out.any():
         raise ValueError(f"{name} is all zeros: no sample would count")
+    if out.ndim == 2:
+        empty = np.flatnonzero(~out.any(axis=1))
+        if empty.size:
+            raise ValueError(f"{name} is all zeros in row {int(empty[0])}: no sample of that weighting would count")
     return out
 
 
@@ -904,3 +924,61 @@ def check_images(images, name: str = "images") -> np.ndarray:
     if arr.dtype != np.uint8 and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or Inf")
     return arr
+
+
+def check_multilabel(targets, n_samples: int, *, name: str = "labels") -> np.ndarray:
+    """Validate a multi-label 0/1 indicator matrix.
+
+    Parameters
+    ----------
+    targets : array-like of shape (n_samples, n_labels)
+        0/1 (or False/True) entries: row ``i`` marks the labels of sample ``i``.
+    n_samples : int
+        The number of rows the matrix must have.
+    name : str, default="labels"
+        The argument name used in error messages.
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, n_labels), float64
+        A C-contiguous copy.
+
+    Raises
+    ------
+    ValueError
+        If the matrix is not 2-D with ``n_samples`` rows and at least one
+        column, or holds a value other than 0 and 1.
+
+    Examples
+    --------
+    >>> check_multilabel([[1, 0], [0, 1], [1, 1]], 3).shape
+    (3, 2)
+    """
+    arr = _as_numeric_array(targets, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} (multi-label) must be a 0/1 matrix (n_samples, n_labels); got shape {arr.shape}")
+    out = check_targets(arr, n_samples, name=name)
+    bad = ~((out == 0) | (out == 1))
+    if bad.any():
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(f"{name} (multi-label) must hold only 0 and 1; got {arr[i, j].item()!r} "
+                         f"at row {i}, column {j}")
+    return out
+
+
+#: The kinds of target: ``"classes"`` (single-label class labels, (N,)), ``"regression"``
+#: (real-valued targets, (N,) or (N, K)) and ``"multilabel"`` (a 0/1 matrix (N, L)).
+TARGET_KINDS = ("classes", "regression", "multilabel")
+
+
+def check_target_kind(target_kind, name: str = "target_kind") -> str:
+    """``target_kind`` if it is one of :data:`TARGET_KINDS`; else a ValueError naming ``name``.
+
+    Examples
+    --------
+    >>> check_target_kind("regression")
+    'regression'
+    """
+    if not isinstance(target_kind, str) or target_kind not in TARGET_KINDS:
+        raise ValueError(f"{name} must be one of {', '.join(repr(k) for k in TARGET_KINDS)}; got {target_kind!r}")
+    return target_kind

@@ -364,6 +364,11 @@ def rank(
     ),
     shots: Optional[int] = typer.Option(None, help="--data: score on this many training images per class (seeded)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="--data: leave unreadable images out instead of stopping."),
+    target_kind: str = typer.Option(
+        "classes", "--target-kind", help="--data: what the labels are: classes, regression (a real-valued label "
+        "column, or float targets in an .npz) or multilabel (label lists such as cat;dog, or a 0/1 matrix). "
+        "Scores that do not support it are refused (default scores left out with a note).",
+    ),
     source_per_class: int = typer.Option(100, help="At most this many source images per class for source features."),
     seed: int = typer.Option(0, help="Seed of the split, the shots, the gradient projection and seeded scores."),
     device: str = typer.Option("cpu", help="Torch device: cpu or cuda."),
@@ -379,10 +384,16 @@ def rank(
     _check_device(device)
     if (models is None) != (data is None):
         raise ValueError("--models and --data go together (or use --target for a zoo ranking)")
+    from transferlab._validation import check_target_kind
+
+    check_target_kind(target_kind, "--target-kind")
     if models is not None:
         if target is not None:
             raise ValueError("give either --target (a zoo ranking) or --models and --data, not both")
-        return _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet, bootstrap)
+        return _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet, bootstrap,
+                            target_kind)
+    if target_kind != "classes":
+        raise ValueError(f"--target-kind {target_kind} needs --models and --data: a zoo's targets are classes")
     if target is None:
         raise ValueError("give --target (a zoo ranking) or --models and --data (your own models and data)")
     from transferlab.data import load_sized
@@ -439,7 +450,8 @@ def _check_bootstrap(bootstrap: int) -> int:
     return check_scalar(bootstrap, "--bootstrap", numbers.Integral, min_val=0)
 
 
-def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet, bootstrap) -> None:
+def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, csv_path, quiet, bootstrap,
+                 target_kind="classes") -> None:
     import warnings
 
     from transferlab.data import load_data
@@ -452,16 +464,19 @@ def _rank_models(models, data, scores, shots, skip_bad, seed, device, out_dir, c
     bootstrap = _check_bootstrap(bootstrap)
     with warnings.catch_warnings():  # the skipped files are reported below, in one line
         warnings.simplefilter("ignore")
-        images = load_data(data, seed=seed, strict=not skip_bad)
+        images = load_data(data, seed=seed, strict=not skip_bad, target_kind=target_kind)
     if images.skipped:
         shown = ", ".join(images.skipped[:5]) + (" ..." if len(images.skipped) > 5 else "")
         _console(stderr=True).print(f"[yellow]skipped {len(images.skipped)} unreadable image(s):[/] {escape(shown)}",
                                     highlight=False, soft_wrap=True)
     ranking = rank_models(specs, images, None if scores is None else _split_names(scores), shots=shots,
                           seed=seed, device=device, progress=not quiet, bootstrap=bootstrap)
+    for note in ranking.notes:
+        _console(stderr=True).print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"rank-{_slug(Path(data).stem)}"
     written = _write_ranking(ranking, out_dir, csv_path, extra={"models": _split_names(models), "data": str(data),
-                                                                  "shots": shots, "seed": seed})
+                                                                  "shots": shots, "seed": seed,
+                                                                  "target_kind": target_kind})
     _print_decision(f"models ranked for {ranking.target}", ranking,
                     [c for c in ("model", "has_head", "input_size", "feature_dim") if c in ranking.rows[0]])
     _print_written(written)
@@ -637,7 +652,9 @@ def _print_decision(title: str, ranking, info: list[str]) -> None:
         console.print(table)
     boot = ranking.bootstrap
     if boot.get("resamples"):
-        console.print(f"intervals: {boot['level']:.0%} stratified bootstrap, {boot['resamples']} resamples "
+        plain = getattr(ranking, "target_kind", "classes") != "classes"  # no classes to stratify by
+        console.print(f"intervals: {boot['level']:.0%} {'plain' if plain else 'stratified'} bootstrap, "
+                      f"{boot['resamples']} resamples "
                       f"(seed {boot['seed']}); P = probability of ranking first; ~ = within noise of the first",
                       highlight=False, soft_wrap=True)
         for name, why in boot.get("skipped", {}).items():

@@ -69,7 +69,8 @@ def test_default_scores_are_the_short_list_in_order():
 
 def test_all_is_every_registered_score():
     per_model, pooled = split_score_names("all")
-    assert sorted(per_model) == available() and per_model[0] == "logme"
+    classes = [n for n in available() if "classes" in spec(n).targets]  # "all" of a class target
+    assert sorted(per_model) == classes and per_model[0] == "logme"
     assert sorted(pooled) == sorted(available_pool_scores())
     assert split_score_names(["ALL"]) == (per_model, pooled)
 
@@ -77,7 +78,8 @@ def test_all_is_every_registered_score():
 def test_all_ranking_has_every_score_finite_and_sorted_by_consensus(ranked, zoo):
     ranking, _ = ranked
     assert isinstance(ranking, Ranking)
-    assert sorted(ranking.scores) == available() and sorted(ranking.pool_scores) == sorted(available_pool_scores())
+    classes = [n for n in available() if "classes" in spec(n).targets]  # "all" of a class target
+    assert sorted(ranking.scores) == classes and sorted(ranking.pool_scores) == sorted(available_pool_scores())
     assert sorted(row["model"] for row in ranking.rows) == sorted(m.name for m in zoo)
     for row in ranking.rows:
         for name in ranking.columns:
@@ -144,7 +146,8 @@ def test_each_input_is_computed_once_per_member_and_then_cached(zoo, target, tmp
     monkeypatch.setattr(FeatureCache, "gradients", counting("gradients"))
     monkeypatch.setattr(FeatureCache, "probe", counting("probe"))
     cache = FeatureCache(tmp_path)
-    names = [n for n in available() if spec(n).needs & {"features", "source_probs", "gradients", "probe", "source_features"}]
+    names = [n for n in available() if spec(n).needs & {"features", "source_probs", "gradients", "probe", "source_features"}
+             and "classes" in spec(n).targets]
     first = rank_zoo(zoo, target, names, cache=cache, progress=False, gradient_dim=32, source_per_class=4)
     needs = set().union(*(spec(n).needs for n in names))
     m = len(zoo)

@@ -261,3 +261,74 @@ def test_errors():
         logme(F, np.c_[np.ones(12), np.zeros(12)], regression=True)
     with pytest.raises(ValueError, match="non-integral float"):
         logme(F, np.linspace(0, 1, 12))
+
+
+# ----------------------------------------------------------------- stacked weightings (issue 16)
+
+
+def _weight_stack(rng, n, b, *, zeros=True):
+    """``b`` Bayesian-bootstrap weightings (positive, summing to ``n``); with ``zeros``, row 1 drops a quarter."""
+    W = rng.dirichlet(np.ones(n), size=b) * n
+    if zeros and b > 1:
+        W[1, rng.choice(n, size=n // 4, replace=False)] = 0.0  # fewer rows: a different rank and spectrum
+        W[1] *= np.count_nonzero(W[1]) / W[1].sum()  # summing to the rows kept: bounded when interpolated
+    return W
+
+
+def _rank_deficient(rng, n, d, rank):
+    return rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d))
+
+
+# (n, d, feature rank or None): N > D, N < D (interpolated), N = D, rank-deficient with N > D and N < D
+STACK_CASES = [(40, 8, None), (12, 30, None), (10, 10, None), (30, 8, 3), (9, 20, 4)]
+
+
+@pytest.mark.parametrize("n, d, rank", STACK_CASES)
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), b=st.integers(1, 7))
+def test_stacked_weights_equal_each_row_alone(n, d, rank, seed, b):
+    # Reference: the 1-D call per row (itself checked against repeated rows and the direct likelihood).
+    rng = np.random.default_rng(seed)
+    F = rng.normal(size=(n, d)) if rank is None else _rank_deficient(rng, n, d, rank)
+    y = np.arange(n) % 3
+    F = F + y[:, None]
+    W = _weight_stack(rng, n, b)
+    got = logme(F, y, sample_weight=W)
+    assert isinstance(got, np.ndarray) and got.shape == (b,)
+    expected = np.array([logme(F, y, sample_weight=w) for w in W])
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_stacked_weights_with_different_scales_and_regression_targets():
+    # Row 0 of F is 1e6 times larger: the weightings that drop it divide F by another power of two.
+    rng = np.random.default_rng(3)
+    F = rng.normal(size=(30, 5))
+    F[0] *= 1e6
+    targets = F[:, :2] @ rng.normal(size=(2, 2)) + 0.1 * rng.normal(size=(30, 2))
+    W = rng.dirichlet(np.ones(30), size=4) * 30
+    W[[1, 3], 0] = 0.0
+    got = logme(F, targets, regression=True, sample_weight=W)
+    expected = [logme(F, targets, regression=True, sample_weight=w) for w in W]
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_stacked_fit_has_one_row_per_weighting():
+    F, y = _problem(0, 12, 4)
+    Y = _one_hot(y)
+    W = np.random.default_rng(0).dirichlet(np.ones(12), size=3) * 12
+    fit = _logme_fit(F, Y, weights=W)
+    assert fit.evidence.shape == fit.alpha.shape == fit.n_iter.shape == (3, Y.shape[1])
+    for b in range(3):
+        one = _logme_fit(F, Y, weights=W[b])
+        np.testing.assert_allclose(fit.evidence[b], one.evidence, rtol=1e-10)
+        np.testing.assert_allclose(fit.alpha[b], one.alpha, rtol=1e-6)  # alpha is flat at the maximum
+
+
+def test_stacked_integer_weights_that_repeat_interpolated_rows_are_refused():
+    # N = 6 rows in D = 10: repeating a row makes that weighting's evidence unbounded.
+    rng = np.random.default_rng(0)
+    F, y = rng.normal(size=(6, 10)), np.array([0, 0, 1, 1, 2, 2])
+    W = np.vstack([rng.dirichlet(np.ones(6)) * 6, [2, 1, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match=r"sample weights \(weighting 1\) sum to 7 .*unbounded"):
+        logme(F, y, sample_weight=W)
+    assert np.isfinite(logme(F, y, sample_weight=W[:1])).all()

@@ -295,11 +295,16 @@ CASES = {
 }
 
 
+#: The cases about class labels: they apply to the scores that take classes (spec(name).targets).
+CLASS_CASES = frozenset({"single_class", "class_with_one_sample", "non_integral_float_labels", "string_labels",
+                         "negative_non_contiguous_labels"})
+
+
 def _pairs():
     for name in available():
         inputs = make_inputs(spec(name).needs)
         for case, (_, applies) in CASES.items():
-            if applies(inputs):
+            if applies(inputs) and (case not in CLASS_CASES or "classes" in spec(name).targets):
                 yield pytest.param(name, case, id=f"{name}-{case}")
 
 

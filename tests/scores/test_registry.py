@@ -340,7 +340,8 @@ def test_groups_and_resampling_of_the_builtin_scores():
     assert sorted(n for n, g in groups.items() if g == "baseline") == ["knn", "linear_probe", "random"]
     assert groups["logme"] == groups["ncti"] == "score"
     not_resampled = sorted(n for n in available(kind=None) if not spec(n).resample)
-    assert not_resampled == ["knn", "linear_probe", "nleep", "parameters", "parc", "rsa", "source_accuracy"]
+    assert not_resampled == ["f_otce", "jc_otce", "knn", "linear_probe", "nleep", "otce", "pactran_dirichlet",
+                             "pactran_gamma", "pactran_gaussian", "parameters", "parc", "rsa", "source_accuracy", "tmi"]
 
 
 def test_group_and_resample_are_declared_and_read():

@@ -10,6 +10,12 @@ Pillow's decompression-bomb limit is refused, an ``.npz`` member whose header
 claims more bytes than the archive holds (or than the machine's memory) is
 refused before anything is allocated, and a CSV row with a missing field is
 refused with its line number. ``.npz`` files are never unpickled.
+
+Targets are class labels by default. Regression targets (a real-valued label
+column, or float ``targets``/``labels`` in an ``.npz``) and multi-label targets
+(a CSV column of ``;``-separated label lists such as ``cat;dog``, or a 0/1
+matrix in an ``.npz``) are read only when asked for with ``target_kind``: the
+kind is never guessed from the values.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transferlab._validation import check_scalar, check_seed
+from transferlab._validation import check_multilabel, check_scalar, check_seed, check_target_kind
 from transferlab.data import _task
 from transferlab.data._ops import _k_shot_indices
 
@@ -44,14 +50,20 @@ class ImageData:
     ----------
     name : str
     x_train, x_test : list of ndarray of shape (H, W, C) uint8, or ndarray of shape (N, D) for features
-    y_train, y_test : ndarray of int64
-        Class indices into ``class_names``.
+    y_train, y_test : ndarray
+        ``target_kind="classes"``: int64 (N,), class indices into
+        ``class_names``; ``"regression"``: float64 (N,) or (N, K), the
+        real-valued targets; ``"multilabel"``: int64 0/1 (N, L), column ``l``
+        marking label ``class_names[l]``.
     class_names : tuple of str
+        The classes, or the labels of a multi-label target; empty for regression.
     kind : {"images", "features"}
     fingerprint : str
         Digest of the contents and the split: names the cached features.
     skipped : tuple of str
         Files that could not be read and were left out.
+    target_kind : {"classes", "regression", "multilabel"}, default "classes"
+        What ``y_train`` and ``y_test`` hold.
     """
 
     name: str
@@ -63,6 +75,7 @@ class ImageData:
     kind: str = "images"
     fingerprint: str = ""
     skipped: tuple[str, ...] = field(default=())
+    target_kind: str = "classes"
 
     @property
     def n_classes(self) -> int:
@@ -80,8 +93,11 @@ class ImageData:
         The draw is the one of :func:`~transferlab.data.k_shot` (both call the
         same private function): the same labels and ``seed`` keep the same
         samples. ``k`` is called ``shots`` in error messages (the option of
-        ``transferlab rank``).
+        ``transferlab rank``). Only class labels have classes to draw from.
         """
+        if self.target_kind != "classes":
+            raise ValueError(f"shots (k samples per class) need class labels; {self.name!r} has {self.target_kind} "
+                             "targets (give no shots)")
         k, _, keep = _k_shot_indices(self, k, seed, "shots")
         x = self.x_train[keep] if isinstance(self.x_train, np.ndarray) else [self.x_train[i] for i in keep]
         return replace(self, name=f"{self.name}/{k}-shot", x_train=x, y_train=self.y_train[keep],
@@ -151,24 +167,36 @@ def _class_indices(names: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
     return classes, np.array([lookup[n] for n in names], dtype=np.int64)
 
 
-def _split(name, x, y, classes, *, test_fraction, seed, fingerprint, skipped=(), kind="images") -> ImageData:
-    """Seeded stratified train/test split: ``round(test_fraction * n_c)`` test samples per class (at least 1)."""
+def _split(name, x, y, classes, *, test_fraction, seed, fingerprint, skipped=(), kind="images",
+           target_kind="classes") -> ImageData:
+    """Seeded stratified train/test split: ``round(test_fraction * n_c)`` test samples per class (at least 1).
+
+    Regression and multi-label targets have no classes to stratify by: a plain seeded
+    split keeps ``round(test_fraction * N)`` samples (at least 1, at most ``N - 1``) for test.
+    """
     test_fraction = check_scalar(test_fraction, "test_fraction", numbers.Real, min_val=0, max_val=1,
                                  include_boundaries="neither")
     rng = np.random.default_rng(check_seed(seed))
     test = []
-    for c in range(len(classes)):
+    if target_kind != "classes":
+        n = y.shape[0]
+        if n < 2:
+            raise ValueError(f"{name!r} has {n} sample(s); a train/test split needs at least 2")
+        test = rng.choice(n, size=min(n - 1, max(1, round(test_fraction * n))), replace=False).tolist()
+        fingerprint = _digest(fingerprint, {"target_kind": target_kind})
+    for c in range(len(classes) if target_kind == "classes" else 0):
         members = np.flatnonzero(y == c)
         if members.size < 2:
             raise ValueError(f"class {classes[c]!r} has {members.size} sample(s); a train/test split needs 2 per class")
         n_test = min(members.size - 1, max(1, round(test_fraction * members.size)))
         test.extend(rng.choice(members, size=n_test, replace=False).tolist())
-    is_test = np.zeros(y.size, dtype=bool)
+    is_test = np.zeros(y.shape[0], dtype=bool)
     is_test[test] = True
     train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     take = (lambda idx: x[idx]) if isinstance(x, np.ndarray) else (lambda idx: [x[i] for i in idx])
     return ImageData(name, take(train_idx), y[train_idx], take(test_idx), y[test_idx], classes, kind,
-                     _digest(fingerprint, {"test_fraction": test_fraction, "seed": seed}), tuple(skipped))
+                     _digest(fingerprint, {"test_fraction": test_fraction, "seed": seed}), tuple(skipped),
+                     target_kind)
 
 
 def load_image_folder(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = True) -> ImageData:
@@ -246,7 +274,7 @@ def _class_files(folder: Path) -> list[Path]:
 
 
 def load_csv(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = True,
-             path_column: str = "path", label_column: str = "label") -> ImageData:
+             path_column: str = "path", label_column: str = "label", target_kind: str = "classes") -> ImageData:
     """Images listed in a CSV file with a path and a label column (an optional ``split`` column: train/test).
 
     Relative paths are read from the CSV file's folder. A listed file that is
@@ -254,30 +282,75 @@ def load_csv(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = 
     file is read as UTF-8, with or without the byte-order mark that spreadsheet
     programs write; a row with more or fewer fields than the header, or an empty
     path or label, is refused with its line number.
+
+    ``target_kind`` says what the label column holds, never guessed from it:
+    ``"classes"`` (a class name per row), ``"regression"`` (a real number per
+    row; a field that is not a finite number is refused with its line number) or
+    ``"multilabel"`` (a ``;``-separated list of label names per row, such as
+    ``cat;dog``; an empty field is a sample with no label). Without a ``split``
+    column, regression and multi-label data get a plain seeded split (no classes
+    to stratify by).
     """
+    target_kind = check_target_kind(target_kind)
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"CSV file {str(path)!r} does not exist")
-    rows = _read_csv_rows(path, (path_column, label_column))
+    lines: list[int] = []
+    rows = _read_csv_rows(path, (path_column, label_column), lines=lines,
+                          may_be_empty=(label_column,) if target_kind == "multilabel" else ())
     files = [(path.parent / r[path_column]).resolve() if not Path(r[path_column]).is_absolute()
              else Path(r[path_column]) for r in rows]
-    classes, labels = _class_indices([r[label_column] for r in rows])
+    classes, labels = _csv_targets(path, [r[label_column] for r in rows], lines, label_column, target_kind)
     images, kept, skipped = _read_all(files, list(range(len(files))), strict)
     kept = np.array(kept, dtype=np.int64)
     y = labels[kept]
+    extra = [] if target_kind == "classes" else [{"target_kind": target_kind}]  # class data keep their digests
     if "split" in rows[0]:
         splits = np.array([rows[i]["split"].strip().lower() for i in kept])
         if not set(splits) <= {"train", "test"} or "test" not in splits or "train" not in splits:
             raise ValueError("the CSV's split column must hold 'train' and 'test' (both)")
         pick = lambda s: [images[i] for i in np.flatnonzero(splits == s)]  # noqa: E731
         return ImageData(path.stem, pick("train"), y[splits == "train"], pick("test"), y[splits == "test"], classes,
-                         "images", _digest(str(path), images, y, splits.tolist()), skipped)
+                         "images", _digest(str(path), images, y, splits.tolist(), *extra), skipped, target_kind)
     return _split(path.stem, images, y, classes, test_fraction=test_fraction, seed=seed,
-                  fingerprint=_digest(str(path), images, y), skipped=skipped)
+                  fingerprint=_digest(str(path), images, y), skipped=skipped, target_kind=target_kind)
 
 
-def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
-    """The rows of a CSV file as dicts keyed by its header; ValueError naming the line of a malformed row."""
+def _csv_targets(path: Path, fields: list[str], lines: list[int], column: str,
+                 target_kind: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """``(class_names, y)`` of a CSV's label fields read as ``target_kind`` (see :func:`load_csv`)."""
+    if target_kind == "classes":
+        return _class_indices(fields)
+    if target_kind == "regression":
+        values = np.empty(len(fields))
+        for i, (text, line) in enumerate(zip(fields, lines)):
+            try:
+                values[i] = float(text.strip())
+            except ValueError:
+                values[i] = np.nan
+            if not math.isfinite(values[i]):
+                raise ValueError(f"CSV file {str(path)!r}, line {line}: the {column!r} field {text!r} is not a "
+                                 "finite number (regression targets are real values)")
+        return (), values
+    members = [[t.strip() for t in text.split(";") if t.strip()] for text in fields]
+    names = tuple(sorted({t for labels in members for t in labels}))
+    if not names:
+        raise ValueError(f"CSV file {str(path)!r}: the {column!r} column names no label in any row; a multi-label "
+                         "target lists each sample's labels separated by ';' (e.g. cat;dog)")
+    lookup = {t: j for j, t in enumerate(names)}
+    y = np.zeros((len(fields), len(names)), dtype=np.int64)
+    for i, labels in enumerate(members):
+        y[i, [lookup[t] for t in labels]] = 1
+    return names, y
+
+
+def _read_csv_rows(path: Path, required: tuple[str, ...], *, lines: list[int] | None = None,
+                   may_be_empty: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """The rows of a CSV file as dicts keyed by its header; ValueError naming the line of a malformed row.
+
+    Each row's line number is appended to ``lines`` when given; a ``required``
+    column in ``may_be_empty`` must be there but may have empty fields.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: drop a byte-order mark
             reader = csv.reader(fh)
@@ -298,9 +371,11 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]
                                      f"has {len(header)} ({', '.join(header)}); fix or remove that row")
                 row = dict(zip(header, fields))
                 for column in required:
-                    if not row[column].strip():
+                    if not row[column].strip() and column not in may_be_empty:
                         raise ValueError(f"CSV file {str(path)!r}, line {line}: the {column!r} field is empty")
                 rows.append(row)
+                if lines is not None:
+                    lines.append(line)
     except UnicodeDecodeError as exc:
         raise ValueError(f"CSV file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                          "save it as CSV UTF-8") from None
@@ -311,16 +386,25 @@ def _read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]
     return rows
 
 
-def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
+def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0, target_kind: str = "classes") -> ImageData:
     """A NumPy archive of ``images`` (``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``, uint8) or
     ``features`` (``(N, D)``) with ``labels`` (``(N,)`` or ``(N, 1)``); or the same with ``_train`` /
     ``_test`` suffixes.
+
+    ``target_kind`` says what the labels are, never guessed from them:
+    ``"classes"`` (``labels``, any values naming classes), ``"regression"``
+    (``targets`` or ``labels``: finite numbers, ``(N,)``, ``(N, 1)`` or
+    ``(N, K)``) or ``"multilabel"`` (``targets`` or ``labels``: a 0/1 matrix
+    ``(N, L)``; its labels are named ``"0"`` to ``"L-1"``). ``targets`` is read
+    before ``labels`` when both are there. Regression and multi-label data
+    without ``_train``/``_test`` get a plain seeded split.
 
     Every member's header is read first: one that claims more bytes than the
     archive holds (a truncated or crafted file), or arrays larger in all than the
     machine's memory, are refused by name before anything is allocated. Nothing
     is unpickled (object arrays are refused).
     """
+    target_kind = check_target_kind(target_kind)
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"NumPy archive {str(path)!r} does not exist")
@@ -335,22 +419,28 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
     if kind == "images" and not any(k.startswith("images") for k in archive):
         raise ValueError(f"{str(path)!r} must hold 'images' or 'features' and 'labels'; it holds {sorted(names)}")
 
+    if target_kind == "classes" and any(k.startswith("targets") for k in archive) \
+            and not any(k.startswith("labels") for k in archive):
+        raise ValueError(f"{str(path)!r} holds 'targets', not 'labels': pass target_kind='regression' or "
+                         "'multilabel' (--target-kind on the command line) to read them")
+
     def pair(suffix: str):
-        x_key, y_key = f"{kind}{suffix}", f"labels{suffix}"
-        if x_key not in archive or y_key not in archive:
+        x_key = f"{kind}{suffix}"
+        y_key = next((key for key in (f"targets{suffix}", f"labels{suffix}") if key in archive
+                      and (target_kind != "classes" or key.startswith("labels"))), None)
+        if x_key not in archive or y_key is None:
             return None
         x, y = np.asarray(archive[x_key]), np.asarray(archive[y_key])
-        if y.ndim == 2 and y.shape[1] == 1:  # a column of labels
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"{y_key} in {str(path)!r} must be (N,) or (N, 1); got shape {y.shape}")
         if x.ndim == 0:
             raise ValueError(f"{x_key} in {str(path)!r} must have one row per sample; got a scalar")
-        if len(x) != len(y):
-            raise ValueError(f"{x_key} has {len(x)} rows but {y_key} has {len(y)}")
-        return (_images(x, x_key) if kind == "images" else _features(x, x_key)), y.astype(str)
+        if y.ndim == 0 or len(x) != len(y):
+            raise ValueError(f"{x_key} has {len(x)} rows but {y_key} has {len(y) if y.ndim else 'none (a scalar)'}")
+        y = _npz_targets(y, f"{y_key} in {str(path)!r}", target_kind)
+        return (_images(x, x_key) if kind == "images" else _features(x, x_key)), y
 
     train, test, whole = pair("_train"), pair("_test"), pair("")
+    if target_kind != "classes":
+        return _npz_other_targets(path, kind, target_kind, train, test, whole, test_fraction, seed)
     if train is not None and test is not None:
         classes, _ = _class_indices([*train[1].tolist(), *test[1].tolist()])
         lookup = {c: i for i, c in enumerate(classes)}
@@ -364,8 +454,52 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
                   fingerprint=_digest(str(path), whole[0], y), kind=kind)
 
 
+def _npz_targets(y: np.ndarray, name: str, target_kind: str) -> np.ndarray:
+    """An ``.npz``'s labels read as ``target_kind``: str (N,) class names, float64 targets or int64 0/1 (N, L)."""
+    if target_kind == "multilabel":
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"{name} (multi-label) must be a 0/1 matrix (N, L) of numbers; got dtype {y.dtype}")
+        return check_multilabel(y, y.shape[0], name=name).astype(np.int64)
+    if y.ndim == 2 and y.shape[1] == 1:  # a column of labels
+        y = y[:, 0]
+    if target_kind == "classes":
+        if y.ndim != 1:
+            raise ValueError(f"{name} must be (N,) or (N, 1); got shape {y.shape}"
+                             + (" (a multi-label 0/1 matrix? pass target_kind='multilabel')" if y.ndim == 2 else ""))
+        return y.astype(str)
+    if y.dtype.kind not in "biuf" or y.ndim not in (1, 2):
+        raise ValueError(f"{name} (regression targets) must be numbers, (N,) or (N, K); "
+                         f"got shape {y.shape}, dtype {y.dtype}")
+    if not np.isfinite(y).all():
+        raise ValueError(f"{name} (regression targets) holds NaN or Inf at row "
+                         f"{int(np.argwhere(~np.isfinite(y))[0][0])}; give finite numbers")
+    return y.astype(np.float64)
+
+
+def _npz_other_targets(path: Path, kind: str, target_kind: str, train, test, whole, test_fraction,
+                       seed) -> ImageData:
+    """The :class:`ImageData` of an ``.npz`` of regression or multi-label targets (see :func:`load_npz`)."""
+    what = "'targets' (or 'labels')"
+    if train is not None and test is not None:
+        if train[1].shape[1:] != test[1].shape[1:]:
+            raise ValueError(f"{str(path)!r}: the train and test targets have different columns "
+                             f"({train[1].shape[1:]} and {test[1].shape[1:]})")
+        names = _label_names(train[1], target_kind)
+        return ImageData(path.stem, train[0], train[1], test[0], test[1], names, kind,
+                         _digest(str(path), train[0], test[0], train[1], test[1], {"target_kind": target_kind}),
+                         (), target_kind)
+    if whole is None:
+        raise ValueError(f"{str(path)!r} needs {kind!r} and {what} (or both with _train and _test suffixes)")
+    return _split(path.stem, whole[0], whole[1], _label_names(whole[1], target_kind), test_fraction=test_fraction,
+                  seed=seed, fingerprint=_digest(str(path), whole[0], whole[1]), kind=kind, target_kind=target_kind)
+
+
+def _label_names(y: np.ndarray, target_kind: str) -> tuple[str, ...]:
+    return tuple(str(j) for j in range(y.shape[1])) if target_kind == "multilabel" else ()
+
+
 #: The arrays :func:`load_npz` reads; other members of an archive are left alone.
-_NPZ_KEYS = frozenset(f"{kind}{suffix}" for kind in ("images", "features", "labels")
+_NPZ_KEYS = frozenset(f"{kind}{suffix}" for kind in ("images", "features", "labels", "targets")
                       for suffix in ("", "_train", "_test"))
 
 #: What reading a damaged zip archive or ``.npy`` member can raise.
@@ -476,15 +610,25 @@ def from_hf_dataset(dataset, *, image_column: str = "image", label_column: str =
     return _split(name, x, y, classes, test_fraction=test_fraction, seed=seed, fingerprint=_digest(name, x, y))
 
 
-def load_data(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = True) -> ImageData:
-    """An image folder, a ``.csv`` of paths and labels, or an ``.npz``: whichever ``path`` is."""
+def load_data(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = True,
+              target_kind: str = "classes") -> ImageData:
+    """An image folder, a ``.csv`` of paths and labels, or an ``.npz``: whichever ``path`` is.
+
+    ``target_kind`` (``"classes"``, ``"regression"`` or ``"multilabel"``) says
+    what the labels are (see :func:`load_csv` and :func:`load_npz`); an image
+    folder's labels are its class folders, so it takes only ``"classes"``.
+    """
+    target_kind = check_target_kind(target_kind)
     path = Path(path)
     if path.is_dir():
+        if target_kind != "classes":
+            raise ValueError(f"an image folder's labels are its class folders: target_kind must be 'classes' for "
+                             f"{str(path)!r}; got {target_kind!r} (give a .csv or an .npz of {target_kind} targets)")
         return load_image_folder(path, test_fraction=test_fraction, seed=seed, strict=strict)
     if path.suffix.lower() == ".csv":
-        return load_csv(path, test_fraction=test_fraction, seed=seed, strict=strict)
+        return load_csv(path, test_fraction=test_fraction, seed=seed, strict=strict, target_kind=target_kind)
     if path.suffix.lower() == ".npz":
-        return load_npz(path, test_fraction=test_fraction, seed=seed)
+        return load_npz(path, test_fraction=test_fraction, seed=seed, target_kind=target_kind)
     if not path.exists():
         raise ValueError(f"data {str(path)!r} does not exist")
     raise ValueError(f"data {str(path)!r} must be an image folder, a .csv of paths and labels, or an .npz")

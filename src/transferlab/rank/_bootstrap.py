@@ -13,6 +13,11 @@ like. Resample ``b`` is drawn from ``numpy.random.default_rng([seed, b])``:
 - every other score is recomputed on a stratified resample with replacement
   (each class keeps its size; rows repeated), Efron's bootstrap.
 
+A weighted score is called on stacks of weightings (a 2-D ``sample_weight``, one
+value per row; LogME, LEEP and NCE compute a stack in one pass), one stack per
+worker thread, so the per-call cost (validation, the Python loops of LogME's
+fixed point) is paid once per thread rather than once per resample.
+
 Both weightings have mean 1 and variance about 1 per sample. The source
 features (of the candidate's source data, not of the target) are never
 resampled.
@@ -40,8 +45,17 @@ def takes_sample_weight(func) -> bool:
 
 
 def class_index(labels) -> list[np.ndarray]:
-    """The sample indices of each class, in order of first appearance."""
+    """The sample indices of each class, in order of first appearance: the strata of :func:`draw`.
+
+    Class labels are integers or strings (1-D). Real-valued (float) regression
+    targets and 2-D targets (multi-label 0/1 matrices, several regression
+    columns) have no classes to stratify by: they give one stratum of every
+    sample, so :func:`draw` makes a plain (unstratified) resample of all ``N``
+    samples and plain Bayesian-bootstrap weights (``N`` times a flat Dirichlet).
+    """
     labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind == "f":
+        return [np.arange(labels.shape[0])]
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     return [np.flatnonzero(inverse == c) for c in np.argsort(first)]
 
@@ -51,7 +65,9 @@ def draw(classes: list[np.ndarray], n_samples: int, seed: int, b: int) -> tuple[
 
     ``indices`` (N,) resamples each class with replacement (class sizes kept);
     ``weights`` (N,) are the stratified Bayesian-bootstrap weights (positive,
-    summing to ``n_c`` within each class).
+    summing to ``n_c`` within each class). With one stratum of every sample
+    (regression and multi-label targets, see :func:`class_index`) both are the
+    plain, unstratified bootstrap.
     """
     rng = np.random.default_rng([int(seed), int(b)])
     indices = np.empty(n_samples, dtype=np.int64)
@@ -94,21 +110,58 @@ def bootstrap_score(score, labels: np.ndarray, arrays: dict, *, seed: int, resam
     """
     labels = np.asarray(labels)
     classes = class_index(labels)
-    weighted = takes_sample_weight(score.func)
+    if takes_sample_weight(score.func):
+        return _bootstrap_weighted(score, labels, classes, arrays, seed=seed, resamples=resamples,
+                                   options=options, workers=workers)
 
     def one(b: int) -> float:
-        indices, weights = draw(classes, labels.shape[0], seed, b)
+        indices, _ = draw(classes, labels.shape[0], seed, b)
         try:
-            if weighted:
-                value = score.compute(labels, **arrays, **options, sample_weight=weights)
-            else:
-                value = score.compute(labels[indices], **resample_arrays(arrays, indices), **options)
+            value = score.compute(labels[indices], **resample_arrays(arrays, indices), **options)
         except ValueError:
             return np.nan
         value = float(value)
         return value if np.isfinite(value) else np.nan
 
     return _map(one, resamples, workers)
+
+
+def _bootstrap_weighted(score, labels: np.ndarray, classes: list[np.ndarray], arrays: dict, *, seed: int,
+                        resamples: int, options: dict, workers: int | None) -> np.ndarray:
+    """:func:`bootstrap_score` for a score that takes ``sample_weight``: the weightings in stacks.
+
+    The ``(resamples, N)`` weights of :func:`draw` are built once and split into
+    one contiguous chunk per worker thread; each chunk is one call of the score
+    with a 2-D ``sample_weight`` (one value per row: the features are validated
+    once per chunk and, for LogME, the fixed point runs over the whole chunk at
+    once). A chunk that the score rejects (a ``ValueError``: one of its rows is
+    invalid, or the score takes only 1-D weights) is recomputed row by row, so
+    only the rows that fail are NaN; the values are those of the row-by-row calls.
+    """
+    if resamples == 0:
+        return np.zeros(0)
+    weights = np.stack([draw(classes, labels.shape[0], seed, b)[1] for b in range(resamples)])
+    n_chunks = min(resamples, workers or min(8, os.cpu_count() or 1))
+    chunks = np.array_split(np.arange(resamples), n_chunks)
+
+    def one(w: np.ndarray) -> float:
+        try:
+            value = float(score.compute(labels, **arrays, **options, sample_weight=w))
+        except ValueError:
+            return np.nan
+        return value if np.isfinite(value) else np.nan
+
+    def chunk(c: int) -> np.ndarray:
+        rows = weights[chunks[c]]
+        try:
+            values = np.asarray(score.compute(labels, **arrays, **options, sample_weight=rows), dtype=float)
+        except ValueError:
+            values = None
+        if values is None or values.shape != (rows.shape[0],):
+            return np.array([one(w) for w in rows])
+        return np.where(np.isfinite(values), values, np.nan)
+
+    return np.concatenate(_map(chunk, n_chunks, n_chunks, scalar=False))
 
 
 def bootstrap_pool(score, labels: np.ndarray, pool: list, *, seed: int, resamples: int,

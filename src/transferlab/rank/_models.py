@@ -23,12 +23,13 @@ import numpy as np
 import torch
 
 from transferlab._progress import progress_bar
-from transferlab._validation import check_int, check_scalar
+from transferlab._validation import check_int, check_scalar, check_target_kind
 from transferlab.data import ImageData, load_data
 from transferlab.features import FeatureCache
 from transferlab.models import ExternalModel, check_device, load_model, parse_spec, read_checkpoint_metadata
 from transferlab.rank._candidate import ArrayCandidate, Candidate
-from transferlab.rank._ranking import Ranking, rank
+from transferlab.rank._ranking import Ranking, _asks_all, rank
+from transferlab.scores import spec
 
 #: The inputs an outside model can give: its features, its source-head softmax when it has a head,
 #: its number of parameters, and its source accuracy when its ``file:`` checkpoint records one.
@@ -201,7 +202,8 @@ def model_candidates(models, data: ImageData, *, cache: FeatureCache | None = No
 
 def rank_models(models, data, scores=None, *, shots: int | None = None, seed: int = 0,
                 cache: FeatureCache | None = None, device: str = "cpu", batch_size: int = 64,
-                progress: bool = True, bootstrap: int = 100, **data_options) -> Ranking:
+                progress: bool = True, bootstrap: int = 100, target_kind: str | None = None,
+                **data_options) -> Ranking:
     """Score every model on the train split of ``data``; rows sorted as :func:`~transferlab.rank.rank` sorts them.
 
     A thin wrapper: read ``data``, keep ``shots`` per class, then
@@ -234,6 +236,12 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
     bootstrap : int, default 100
         Bootstrap resamples of the target samples (0: none), seeded by ``seed``;
         see :func:`~transferlab.rank.rank`.
+    target_kind : {"classes", "regression", "multilabel"}, optional
+        What the data's labels are: read so from a path (default
+        ``"classes"``); an :class:`~transferlab.data.ImageData` carries its own
+        (a different value is an error). Passed to
+        :func:`~transferlab.rank.rank`, which refuses a score asked by name
+        that does not support it and leaves such default scores out with a note.
     data_options
         ``test_fraction``, ``strict`` for :func:`~transferlab.data.load_data`.
 
@@ -257,7 +265,18 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
             parse_spec(m)
     if shots is not None:  # a bad value fails before the data are read; too many for a class, once they are
         shots = check_int(shots, "shots")
-    data = data if isinstance(data, ImageData) else load_data(data, seed=seed, **data_options)
+    if target_kind is not None:
+        check_target_kind(target_kind)
+    if isinstance(data, ImageData):
+        if target_kind is not None and target_kind != data.target_kind:
+            raise ValueError(f"target_kind={target_kind!r} but the data {data.name!r} hold {data.target_kind} "
+                             "targets; give one or the other")
+    else:
+        data = load_data(data, seed=seed, target_kind=target_kind or "classes", **data_options)
+    target_kind = data.target_kind
+    if scores is not None and not _asks_all(scores):  # refused before any model runs
+        for name in [scores] if isinstance(scores, str) else scores:
+            spec(str(name)).supports(target_kind)
     if shots is not None:
         data = data.k_shot(shots, seed=seed)
     if data.kind == "features":
@@ -267,9 +286,9 @@ def rank_models(models, data, scores=None, *, shots: int | None = None, seed: in
         candidate = ArrayCandidate(data.name, {"features": data.x_train},
                                    info={"has_head": False, "feature_dim": int(data.x_train.shape[1])})
         return rank([candidate], data.y_train, scores, target=data.name, seed=seed, device=None, progress=progress,
-                    bootstrap=bootstrap)
+                    bootstrap=bootstrap, target_kind=target_kind)
     if not models:
         raise ValueError("give at least one model (e.g. hf:microsoft/resnet-18, timm:resnet18, file:m.safetensors)")
     candidates = model_candidates(models, data, cache=cache, device=device, batch_size=batch_size, progress=progress)
     return rank(candidates, data.y_train, scores, target=data.name, seed=seed, device=device, progress=progress,
-                bootstrap=bootstrap)
+                bootstrap=bootstrap, target_kind=target_kind)

@@ -12,6 +12,7 @@ come from its :class:`~transferlab.scores.ScoreSpec`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import numbers
 import warnings
@@ -24,7 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from transferlab._progress import progress_bar
-from transferlab._validation import check_scalar, check_seed
+from transferlab._validation import check_scalar, check_seed, check_target_kind
 from transferlab.rank import _decision
 from transferlab.rank._bootstrap import bootstrap_pool, bootstrap_score
 from transferlab.rank._candidate import Candidate
@@ -78,6 +79,11 @@ class Ranking:
     recommendation : dict
         ``text`` (print it first), ``model`` (None when undecided),
         ``within_noise``, ``decided`` and the ``rule`` (:data:`rank._decision.RULE`).
+    target_kind : {"classes", "regression", "multilabel"}, default "classes"
+        The kind of target the scores were computed for.
+    notes : tuple of str
+        Visible notes on the columns (e.g. default scores left out because
+        they do not support the kind of target); print them with the ranking.
     """
 
     target: str
@@ -91,6 +97,8 @@ class Ranking:
     bootstrap: dict = field(default_factory=dict)
     agreement: dict = field(default_factory=dict)
     recommendation: dict = field(default_factory=dict)
+    target_kind: str = "classes"
+    notes: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -132,6 +140,8 @@ class Ranking:
             "agreement": dict(self.agreement),
             "recommendation": dict(self.recommendation),
             "seconds": dict(self.seconds),
+            "target_kind": self.target_kind,
+            "notes": list(self.notes),
         }
 
 
@@ -177,19 +187,27 @@ def default_scores(have=NEEDS) -> tuple[str, ...]:
     return tuple(name for name in DEFAULT_SCORES if name in registered)
 
 
-def all_scores(have=NEEDS) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Every registered score whose inputs are among ``have``: ``(per_model, pool_level)``, LogME first."""
+def all_scores(have=NEEDS, target_kind: str = "classes") -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every registered score whose inputs are among ``have`` and that supports ``target_kind``.
+
+    Returns ``(per_model, pool_level)``, LogME first.
+    """
     have = frozenset([have] if isinstance(have, str) else have)
-    per_model = tuple(sorted(available(have, kind="model"), key=lambda name: (name != "logme", name)))
-    pooled = tuple(available(have, kind="pool")) if "features" in have else ()
+    target_kind = check_target_kind(target_kind)
+
+    def kept(names):
+        return [n for n in names if target_kind in spec(n).targets]
+
+    per_model = tuple(sorted(kept(available(have, kind="model")), key=lambda name: (name != "logme", name)))
+    pooled = tuple(kept(available(have, kind="pool"))) if "features" in have else ()
     return per_model, pooled
 
 
-def split_score_names(scores, have=NEEDS) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def split_score_names(scores, have=NEEDS, target_kind: str = "classes") -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Validate score names; return ``(per_model, pool_level)`` in the order given.
 
     ``None`` means :func:`default_scores` (no pool-level score); ``"all"``
-    means every registered score the inputs allow (:func:`all_scores`). Names are
+    means every registered score the inputs and ``target_kind`` allow (:func:`all_scores`). Names are
     normalised like the registry does (case, ``-`` for ``_``); duplicates are
     dropped. Which list a name joins is its spec's ``kind``.
 
@@ -198,6 +216,9 @@ def split_score_names(scores, have=NEEDS) -> tuple[tuple[str, ...], tuple[str, .
     scores : str, sequence of str or None
     have : str or iterable of str
         The inputs that can be computed (see :func:`default_scores`).
+    target_kind : {"classes", "regression", "multilabel"}, default "classes"
+        The kind of target ``"all"`` is scoped to (names given one by one are
+        checked against it by :func:`rank`).
 
     Raises
     ------
@@ -216,7 +237,7 @@ def split_score_names(scores, have=NEEDS) -> tuple[tuple[str, ...], tuple[str, .
         return default_scores(have), ()
     names = [scores] if isinstance(scores, str) else [str(s) for s in scores]
     if [n.strip().lower() for n in names] == ["all"]:
-        return all_scores(have)
+        return all_scores(have, target_kind)
     if not names:
         raise ValueError(
             "scores must name at least one score; available: " + ", ".join(available(kind=None))
@@ -250,6 +271,7 @@ def rank(
     device: str | None = "cpu",
     progress: bool = True,
     bootstrap: int = 100,
+    target_kind: str = "classes",
 ) -> Ranking:
     """Score every candidate on the same target samples, bootstrap the scores and decide.
 
@@ -267,8 +289,10 @@ def rank(
         (:func:`~transferlab.rank.model_candidates`), precomputed arrays
         (:class:`~transferlab.rank.ArrayCandidate`) or your own subclass. Names
         must be unique.
-    labels : array-like of shape (n_samples,)
-        Target labels; the rows of every candidate's per-sample arrays.
+    labels : array-like of shape (n_samples,), or (n_samples, n_targets)
+        Target labels; the rows of every candidate's per-sample arrays. Class
+        labels (integers or strings), real-valued regression targets, or a
+        multi-label 0/1 matrix, as ``target_kind`` says.
     scores : str or sequence of str, optional
         Per-model and pool-level score names (see
         :func:`transferlab.scores.available`). Default: :func:`default_scores`
@@ -290,7 +314,16 @@ def rank(
         ``seed``; see :mod:`transferlab.rank._bootstrap`); 0 turns it off.
         Every score whose spec allows it (``resample``) is recomputed on each
         resample, for every candidate on the same resamples; the others are
-        listed in ``Ranking.bootstrap["skipped"]`` with the reason.
+        listed in ``Ranking.bootstrap["skipped"]`` with the reason. Class
+        labels are resampled within each class; regression and multi-label
+        targets by a plain (unstratified) resample of all samples.
+    target_kind : {"classes", "regression", "multilabel"}, default "classes"
+        What ``labels`` are. Each score's spec says which kinds it supports
+        (:attr:`~transferlab.scores.ScoreSpec.targets`); a score that supports
+        ``target_kind`` gets it as its ``target_kind`` keyword. A score asked
+        by name that does not support it is refused; the default scores (and
+        ``"all"``) leave such scores out with a note in ``Ranking.notes``. For
+        regression the defaults add ``linear_mse`` after LogME.
 
     Returns
     -------
@@ -306,7 +339,8 @@ def rank(
     ValueError
         If ``candidates`` is empty, holds something that is not a
         :class:`Candidate` or repeats a name; a score name is unknown or needs an
-        input no candidate provides; a pool-level score meets a candidate
+        input no candidate provides; a score asked by name does not support
+        ``target_kind`` (one line naming both); a pool-level score meets a candidate
         without features; or a score rejects a candidate's arrays (the message
         names the candidate and the score).
 
@@ -323,17 +357,27 @@ def rank(
     candidates = _check_candidates(candidates)
     seed = check_seed(seed)
     resamples = check_scalar(bootstrap, "bootstrap", numbers.Integral, min_val=0)
-    labels = np.asarray(labels)
+    target_kind = check_target_kind(target_kind)
+    labels = _target_labels(labels, target_kind)
     provided = [c.provides for c in candidates]
+    notes: list[str] = []
     if scores is None:
         # transferability scores every candidate can give (a consensus over the same columns);
         # baselines and priors any candidate can give (a prior only some carry shows as None)
         everyone = default_scores(frozenset.intersection(*provided))
         per_model = tuple(n for n in default_scores(frozenset.union(*provided))
                           if n in everyone or getattr(spec(n), "group", "score") != "score")
+        if target_kind == "regression" and spec("linear_mse").needs <= frozenset.intersection(*provided):
+            at = 1 if per_model[:1] == ("logme",) else 0
+            per_model = (*per_model[:at], "linear_mse", *per_model[at:])
         pooled = ()
+        per_model = _supported(per_model, target_kind, notes, "the default scores")
     else:
-        per_model, pooled = split_score_names(scores, have=frozenset.union(*provided))
+        per_model, pooled = split_score_names(scores, have=frozenset.union(*provided), target_kind=target_kind)
+        for name in (*per_model, *pooled):
+            spec(name).supports(target_kind)  # a score asked by name: refused in one line
+        if not per_model and not pooled:
+            raise ValueError(f"no score asked supports {target_kind} targets")
     for name in pooled:
         lacking = [c.name for c in candidates if not spec(name).needs <= c.provides]
         if lacking:
@@ -355,9 +399,11 @@ def rank(
                         continue
                     inputs = _inputs(candidate, score.needs, arrays, seconds)
                     score_seed = _member_seed(seed, candidate.fingerprint) if _own_seed(score, candidate) else seed
-                    values[name] = _timed(seconds, name, _compute, score, labels, inputs, score_seed, candidate.name)
+                    kind_option = {} if target_kind == "classes" else {"target_kind": target_kind}
+                    values[name] = _timed(seconds, name, _compute, score, labels, inputs, score_seed, candidate.name,
+                                          kind_option)
                     if resamples and _resampled(score):
-                        options = {"seed": score_seed} if score.seeded else {}
+                        options = {**({"seed": score_seed} if score.seeded else {}), **kind_option}
                         boot.setdefault(name, {})[candidate.name] = _timed(
                             seconds, "bootstrap", bootstrap_score, score, labels, inputs,
                             seed=seed, resamples=resamples, options=options,
@@ -376,7 +422,33 @@ def rank(
             matrix = _timed(seconds, "bootstrap", bootstrap_pool, spec(name), labels, pool, seed=seed,
                             resamples=resamples)
             boot[name] = {row["model"]: matrix[:, i] for i, row in enumerate(rows)}
-    return _decide(target, per_model, pooled, rows, boot, seconds, resamples=resamples, seed=seed)
+    ranking = _decide(target, per_model, pooled, rows, boot, seconds, resamples=resamples, seed=seed)
+    return dataclasses.replace(ranking, target_kind=target_kind, notes=tuple(notes))
+
+
+def _target_labels(labels, target_kind: str) -> np.ndarray:
+    """``labels`` as an array; integral float class labels as integers (the bootstrap stratifies integers)."""
+    labels = np.asarray(labels)
+    if target_kind == "classes" and labels.dtype.kind == "f" and labels.size and np.isfinite(labels).all() \
+            and np.array_equal(labels, np.round(labels)):
+        return labels.astype(np.int64)
+    if target_kind == "regression" and labels.dtype.kind in "biu":  # real values: the bootstrap does not stratify
+        return labels.astype(np.float64)
+    return labels
+
+
+def _asks_all(scores) -> bool:
+    names = [scores] if isinstance(scores, str) else [str(s) for s in scores]
+    return [n.strip().lower() for n in names] == ["all"]
+
+
+def _supported(names, target_kind: str, notes: list, what: str) -> tuple[str, ...]:
+    """The ``names`` whose spec supports ``target_kind``; a note in ``notes`` names the others."""
+    kept = tuple(n for n in names if target_kind in spec(n).targets)
+    dropped = [n for n in names if n not in kept]
+    if dropped:
+        notes.append(f"left out of {what}: {', '.join(dropped)} (they do not support {target_kind} targets)")
+    return kept
 
 
 def _resampled(score) -> bool:
@@ -549,8 +621,8 @@ def _member_seed(seed: int, fingerprint: str) -> int:
     return (int(seed) * 1_000_003 + zlib.crc32(fingerprint.encode())) % (2**31)
 
 
-def _compute(score, labels, arrays: dict, seed: int, candidate: str) -> float:
-    options = {"seed": seed} if score.seeded else {}
+def _compute(score, labels, arrays: dict, seed: int, candidate: str, kind_option: dict | None = None) -> float:
+    options = {**({"seed": seed} if score.seeded else {}), **(kind_option or {})}
     try:
         value = score.compute(labels, **arrays, **options)
     except ValueError as exc:

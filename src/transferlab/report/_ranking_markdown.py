@@ -173,7 +173,9 @@ def _uncertainty(d) -> list[str]:
     if resamples and d.get("uncertainty"):
         seed = boot.get("seed")
         lines += [
-            f"Intervals are {_level(d)} intervals from a stratified bootstrap over the target samples: "
+            f"Intervals are {_level(d)} intervals from a "
+            f"{'stratified' if d.get('target_kind', 'classes') == 'classes' else 'plain (unstratified)'} "
+            "bootstrap over the target samples: "
             f"{resamples} resamples, the same for every model (paired)"
             + (f", seed {seed}" if seed is not None else "")
             + ". Scores that take sample weights (LogME, LEEP, NCE) are recomputed under Bayesian-bootstrap "

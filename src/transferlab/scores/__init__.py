@@ -13,6 +13,9 @@ accuracy or size; ``"baseline"``: kNN accuracy, a linear probe, random
 selection; ``"score"``: the transferability scores) and :class:`Traits`
 (invariances, seeding, whether a bootstrap may ``resample`` it), which the
 common tests check. To add a score, see CONTRIBUTING.md: one module, one decorator.
+``"ped+<score>"`` (PED's potential-energy decline of the features, then the score)
+works for every per-model feature score, e.g. ``spec("ped+logme")``; such compositions
+are built on lookup and not listed by ``available()``.
 
 Nothing here imports torch.
 """
@@ -26,12 +29,16 @@ from transferlab.scores._hscore import hscore, regularized_hscore
 from transferlab.scores._knn import knn
 from transferlab.scores._leep import leep
 from transferlab.scores._lfc import lfc, lgc
+from transferlab.scores._linear_mse import linear_mse
 from transferlab.scores._linear_probe import linear_probe
 from transferlab.scores._logme import logme
 from transferlab.scores._ncti import ncti
 from transferlab.scores._nce import nce
 from transferlab.scores._nleep import nleep
+from transferlab.scores._otce import f_otce, jc_otce, otce
+from transferlab.scores._pactran import pactran_dirichlet, pactran_gamma, pactran_gaussian
 from transferlab.scores._parc import parc
+from transferlab.scores._ped import ped_transform
 from transferlab.scores._pool import POOL_SCORES, available_pool_scores, get_pool_score
 from transferlab.scores._priors import parameters, source_accuracy
 from transferlab.scores._random import random
@@ -40,15 +47,19 @@ from transferlab.scores._registry import (
     MODEL_ONLY_NEEDS,
     NEED_ARGUMENTS,
     NEEDS,
+    TARGET_KINDS,
     ScoreSpec,
     Traits,
     available,
+    check_target_kind,
     get,
+    register_composition,
     register_score,
     spec,
 )
 from transferlab.scores._rsa import rsa
 from transferlab.scores._sfda import sfda
+from transferlab.scores._tmi import tmi
 from transferlab.scores._transrate import transrate
 
 __all__ = [
@@ -63,15 +74,25 @@ __all__ = [
     "logme",
     "nce",
     "nleep",
+    "otce",
+    "f_otce",
+    "jc_otce",
+    "pactran_dirichlet",
+    "pactran_gamma",
+    "pactran_gaussian",
     "parc",
     "random",
     "regularized_hscore",
     "rsa",
     "sfda",
+    "tmi",
     "transrate",
+    # PED's transform of the features ("ped+<score>" composes it with any feature score)
+    "ped_transform",
     # baselines every score must beat: target-aware (group "baseline") and target-blind priors
     "knn",
     "linear_probe",
+    "linear_mse",
     "parameters",
     "source_accuracy",
     # pool-level scores
@@ -85,12 +106,15 @@ __all__ = [
     "spec",
     "available",
     "register_score",
+    "register_composition",
     "ScoreSpec",
     "Traits",
     "NEEDS",
     "NEED_ARGUMENTS",
     "MODEL_ONLY_NEEDS",
     "GROUPS",
+    "TARGET_KINDS",
+    "check_target_kind",
     # validation
     "check_features",
     "check_features_labels",

@@ -1,5 +1,8 @@
 """kNN accuracy: the leave-one-out accuracy of a k-nearest-neighbour classifier on the target features.
 
+For regression targets (``target_kind="regression"``) the same neighbours
+predict the mean of their targets, and the score is the leave-one-out R^2.
+
 A simple target-aware baseline that every transferability score must beat:
 Renggli et al. (CVPR 2022) use the kNN accuracy of a model's features as a
 cheap proxy of its fine-tuned accuracy. It is exact (every pair of samples is
@@ -12,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from transferlab._linalg import gram
-from transferlab._validation import check_features_labels, check_int
+from transferlab._validation import check_features, check_features_labels, check_int, check_multilabel, check_targets
 from transferlab.scores._linalg import _centre
 from transferlab.scores._registry import register_score
 
@@ -38,8 +41,11 @@ _BLOCK_BYTES = 32 * 2**20
     label_permutation_invariant=True,
     group="baseline",
     resample=False,  # leave-one-out on a bootstrap sample: a duplicated row is its own nearest neighbour
+    # regression: leave-one-out kNN regression R^2; multi-label: the mean over labels of each
+    # label's two-class leave-one-out accuracy (the neighbours found once).
+    targets=frozenset({"classes", "regression", "multilabel"}),
 )
-def knn(features, labels, *, k: int = DEFAULT_K) -> float:
+def knn(features, labels, *, k: int = DEFAULT_K, target_kind: str = "classes") -> float:
     """kNN accuracy: leave-one-out accuracy of a k-nearest-neighbour vote (cosine similarity), in [0, 1].
 
     The features are standardised (each column centred and divided by its
@@ -72,6 +78,22 @@ def knn(features, labels, *, k: int = DEFAULT_K) -> float:
     ``+1`` or ``-1``); on them the value depends on the sample order and the
     class names.
 
+    With ``target_kind="regression"`` the same ``k`` neighbours (same ties)
+    predict the mean of their real-valued targets,
+    :math:`\\hat y_i = \\frac1k \\sum_{j \\in \\mathcal N_k(i)} y_j`, and the
+    score is the leave-one-out coefficient of determination, averaged over
+    the ``K`` target columns:
+
+    .. math::
+
+        R^2 = \\frac1K \\sum_{k=1}^{K} \\Bigl(1 - \\frac{\\sum_i (y_{ik} - \\hat y_{ik})^2}
+            {\\sum_i (y_{ik} - \\bar y_k)^2}\\Bigr) .
+
+    With ``target_kind="multilabel"`` (a 0/1 matrix, ``L`` labels) each
+    label's column is a two-class problem voted on by the same neighbours, and
+    the score is the mean over the labels of their leave-one-out accuracies
+    (each equals ``knn`` on that column alone).
+
     Higher is better. All ``N x N`` similarities are computed, in blocks of
     rows of at most 32 MB each (float64), so memory stays bounded at any ``N``;
     the time is ``O(N^2 D)``.
@@ -80,18 +102,24 @@ def knn(features, labels, *, k: int = DEFAULT_K) -> float:
     ----------
     features : array-like of shape (n_samples, n_features)
         Target features of the candidate model.
-    labels : array-like of shape (n_samples,)
-        Target labels, at least 2 classes, at least 2 samples per class.
+    labels : array-like of shape (n_samples,), or (n_samples, n_targets) for regression
+        Target labels, at least 2 classes, at least 2 samples per class; or
+        real-valued targets, each column not constant.
     k : int, default=10
         Neighbours per vote, at least 1; clipped to ``n_samples - 1``. Renggli
         et al. (2022) report kNN accuracy as a proxy of transferability; 10 is a
         common middle choice (an odd ``k`` does not avoid ties with more than 2
         classes, so none is preferred).
+    target_kind : {"classes", "regression", "multilabel"}, default="classes"
+        Class labels (accuracy), real-valued targets (R^2) or a multi-label
+        0/1 matrix (mean per-label accuracy; every label needs 2 samples with
+        it and 2 without).
 
     Returns
     -------
     float
-        The leave-one-out accuracy, in ``[0, 1]``.
+        The leave-one-out accuracy, in ``[0, 1]``; for regression the
+        leave-one-out R^2, at most 1.
 
     Raises
     ------
@@ -115,9 +143,49 @@ def knn(features, labels, *, k: int = DEFAULT_K) -> float:
     >>> knn(features, [0, 0, 0, 1, 1, 1], k=2)
     1.0
     """
+    if target_kind == "regression":
+        X = check_features(features)
+        Y = check_targets(labels, X.shape[0])
+        k = check_int(k, "k")
+        if X.shape[0] < 2:
+            raise ValueError(f"knn needs at least 2 samples for leave-one-out; got {X.shape[0]}")
+        if (np.ptp(Y, axis=0) == 0).any():
+            raise ValueError("labels (regression targets) have a constant column: R^2 is undefined for it")
+        return _knn_r2(X, Y, k, block_bytes=_BLOCK_BYTES)
+    if target_kind == "multilabel":
+        X = check_features(features)
+        Y = check_multilabel(labels, X.shape[0]).astype(np.int64)
+        k = check_int(k, "k")
+        for c in range(Y.shape[1]):  # each label is a two-class problem: 2 samples with it and 2 without
+            count = int(Y[:, c].sum())
+            if min(count, Y.shape[0] - count) < 2:
+                raise ValueError(f"labels (multi-label) column {c} has {count} of {Y.shape[0]} samples with the label; "
+                                 "leave-one-out kNN needs at least 2 with it and 2 without")
+        return _knn_accuracy(X, Y, 2, k, block_bytes=_BLOCK_BYTES)
+    if target_kind != "classes":
+        raise ValueError(f"score 'knn' does not support {target_kind!r} targets (it supports classes, regression, "
+                         "multilabel)")
     X, y, classes = check_features_labels(features, labels, min_per_class=2)
     k = check_int(k, "k")
     return _knn_accuracy(X, y, classes.shape[0], k, block_bytes=_BLOCK_BYTES)
+
+
+def _knn_r2(X: np.ndarray, Y: np.ndarray, k: int, *, block_bytes: int) -> float:
+    """The leave-one-out kNN-regression R^2 of clean ``X``, ``Y`` (N, K), averaged over the columns."""
+    n = X.shape[0]
+    k = min(k, n - 1)
+    U = _standardised_unit_rows(X)
+    rows_per_block = max(1, block_bytes // (8 * n))
+    predicted = np.empty_like(Y)
+    for lo in range(0, n, rows_per_block):
+        hi = min(lo + rows_per_block, n)
+        r, j, _ = _neighbours_block(U, k, lo, hi)
+        sums = np.zeros((hi - lo, Y.shape[1]))
+        np.add.at(sums, r, Y[j])
+        predicted[lo:hi] = sums / k
+    residual = np.sum((Y - predicted) ** 2, axis=0)
+    total = np.sum(_centre(Y) ** 2, axis=0)
+    return float(np.mean(1.0 - residual / total))
 
 
 def _standardised_unit_rows(X: np.ndarray) -> np.ndarray:
@@ -138,20 +206,46 @@ def _standardised_unit_rows(X: np.ndarray) -> np.ndarray:
 
 
 def _knn_accuracy(X: np.ndarray, y: np.ndarray, n_classes: int, k: int, *, block_bytes: int) -> float:
-    """The leave-one-out kNN accuracy of clean ``X``, ``y`` (0..C-1), by blocks of ``block_bytes`` of similarities."""
+    """The leave-one-out kNN accuracy of clean ``X``, ``y`` (0..C-1), by blocks of ``block_bytes`` of similarities.
+
+    ``y`` of shape (N, L) holds ``L`` labelings (each 0..C-1, a multi-label target's
+    0/1 columns): the neighbours are found once, each column votes on its own, and
+    the value is the mean of the columns' accuracies.
+    """
     n = X.shape[0]
     k = min(k, n - 1)
     U = _standardised_unit_rows(X)
+    Y = y[:, None] if y.ndim == 1 else y
     rows_per_block = max(1, block_bytes // (8 * n))
-    correct = 0
+    correct = np.zeros(Y.shape[1], dtype=np.int64)
     for lo in range(0, n, rows_per_block):
         hi = min(lo + rows_per_block, n)
-        correct += int(np.sum(_predict_block(U, y, n_classes, k, lo, hi) == y[lo:hi]))
-    return correct / n
+        r, j, S = _neighbours_block(U, k, lo, hi)
+        for c in range(Y.shape[1]):
+            correct[c] += int(np.sum(_vote(r, j, S, Y[:, c], n_classes, hi - lo) == Y[lo:hi, c]))
+    return float(np.mean(correct / n))
 
 
 def _predict_block(U: np.ndarray, y: np.ndarray, n_classes: int, k: int, lo: int, hi: int) -> np.ndarray:
     """The kNN vote of samples ``lo:hi`` (unit rows ``U``), with the documented tie rules."""
+    r, j, S = _neighbours_block(U, k, lo, hi)
+    return _vote(r, j, S, y, n_classes, hi - lo)
+
+
+def _vote(r: np.ndarray, j: np.ndarray, S: np.ndarray, y: np.ndarray, n_classes: int, b: int) -> np.ndarray:
+    """The kNN vote of a block's ``b`` rows from their neighbours (:func:`_neighbours_block`), documented ties."""
+    votes = np.zeros((b, n_classes))
+    np.add.at(votes, (r, y[j]), 1.0)
+    sums = np.zeros((b, n_classes))
+    np.add.at(sums, (r, y[j]), S[r, j])
+    top = votes == votes.max(axis=1, keepdims=True)
+    tied_sums = np.where(top, sums, -np.inf)
+    top &= tied_sums == tied_sums.max(axis=1, keepdims=True)
+    return np.argmax(top, axis=1)  # the first (smallest) class index left
+
+
+def _neighbours_block(U: np.ndarray, k: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(row, neighbour, similarities)`` of the ``k`` neighbours of samples ``lo:hi``, row-major, with the ties."""
     n, b = U.shape[0], hi - lo
     # U @ U[lo:hi].T: gram copies only the block's rows (not all of U) for each block.
     S = np.ascontiguousarray(gram(U, U[lo:hi]).T)  # (b, n) cosine similarities
@@ -163,11 +257,4 @@ def _predict_block(U: np.ndarray, y: np.ndarray, n_classes: int, k: int, lo: int
     wanted = k - above.sum(axis=1)
     chosen = above | (equal & (np.cumsum(equal, axis=1, dtype=np.int32) <= wanted[:, None]))
     r, j = np.nonzero(chosen)  # row-major: each row's neighbours in increasing sample index
-    votes = np.zeros((b, n_classes))
-    np.add.at(votes, (r, y[j]), 1.0)
-    sums = np.zeros((b, n_classes))
-    np.add.at(sums, (r, y[j]), S[r, j])
-    top = votes == votes.max(axis=1, keepdims=True)
-    tied_sums = np.where(top, sums, -np.inf)
-    top &= tied_sums == tied_sums.max(axis=1, keepdims=True)
-    return np.argmax(top, axis=1)  # the first (smallest) class index left
+    return r, j, S

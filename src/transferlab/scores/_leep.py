@@ -37,6 +37,26 @@ def _leep(P: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray | No
     return float(np.dot(weights, np.log(eep)) / n)
 
 
+def _leep_batch(P: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray) -> np.ndarray:
+    """:func:`_leep` under each row of ``weights`` (B, N): (B,) values, in matrix form.
+
+    For every weighting at once: the joints ``P_b(y, z) = sum_{i: y_i = y} w_bi theta_z(x_i) / n_b``
+    are ``W[:, class c] @ P[class c]`` per class (B, Z), and ``EEP_bi`` the matching
+    rows of ``P_b(y | z) @ P^T``. A sample of weight 0 adds nothing (its term is
+    left out, as :func:`_leep` drops the row), so zero weights never give ``0 log 0``.
+    """
+    n = np.sum(weights, axis=1)  # (B,)
+    members = [np.flatnonzero(y == c) for c in range(n_classes)]
+    joint = np.stack([weights[:, rows] @ P[rows] for rows in members], axis=1) / n[:, None, None]  # (B, C, Z)
+    marginal = joint.sum(axis=1, keepdims=True)  # (B, 1, Z)
+    conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
+    eep = np.empty_like(weights)
+    for c, rows in enumerate(members):
+        eep[:, rows] = conditional[:, c, :] @ P[rows].T  # (B, n_c)
+    log_eep = np.log(eep, out=np.zeros_like(eep), where=weights > 0)
+    return np.sum(weights * log_eep, axis=1) / n
+
+
 @register_score(
     "leep",
     needs={"source_probs"},
@@ -49,7 +69,7 @@ def _leep(P: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray | No
     scale_invariant=False,
     translation_invariant=False,
 )
-def leep(source_probs, labels, *, sample_weight=None) -> float:
+def leep(source_probs, labels, *, sample_weight=None) -> float | np.ndarray:
     """LEEP: mean log-likelihood of the target labels under the source classifier's empirical predictor.
 
     With ``theta(x_i)`` the source model's distribution over its ``Z`` classes
@@ -77,14 +97,15 @@ def leep(source_probs, labels, *, sample_weight=None) -> float:
         the target samples; rows sum to 1.
     labels : array-like of shape (n_samples,)
         Target labels (integers or strings, at least 2 classes).
-    sample_weight : array-like of shape (n_samples,), optional
+    sample_weight : array-like of shape (n_samples,) or (n_weightings, n_samples), optional
         Non-negative weights: sample ``i`` counts ``w_i`` times in the empirical
         joint and in the mean (integer weights give the value of the repeated
-        rows). The ranker's bootstrap passes Bayesian-bootstrap weights.
+        rows). The ranker's bootstrap passes Bayesian-bootstrap weights. A 2-D
+        stack gives one value per row (each that row's 1-D value), in matrix form.
 
     Returns
     -------
-    float
+    float, or ndarray of shape (n_weightings,) for 2-D ``sample_weight``
         The LEEP score, at most 0.
 
     Raises
@@ -105,5 +126,7 @@ def leep(source_probs, labels, *, sample_weight=None) -> float:
     0.0
     """
     P, y, classes = check_source_probs(source_probs, labels)
-    weights = None if sample_weight is None else check_sample_weight(sample_weight, P.shape[0])
+    weights = None if sample_weight is None else check_sample_weight(sample_weight, P.shape[0], batched=True)
+    if weights is not None and weights.ndim == 2:
+        return _leep_batch(P, y, classes.shape[0], weights)
     return _leep(P, y, classes.shape[0], weights)

@@ -5,7 +5,9 @@ Renggli et al. (CVPR 2022) use a linear classifier on a model's features as a
 proxy of its fine-tuned accuracy, and Sorkhei et al. (2025) find such a linear
 probe a strong baseline that many transferability scores do not beat. The
 cross-validation is scikit-learn's own (``Pipeline``, ``StratifiedKFold``,
-``cross_validate``); nothing of it is rewritten here.
+``cross_validate``); nothing of it is rewritten here. For regression targets
+(``target_kind="regression"``) the probe is a ridge regression and the score its
+cross-validated R^2 (``KFold``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,20 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from transferlab._validation import check_features_labels, check_int, check_scalar, check_seed
+from transferlab._validation import (
+    check_features,
+    check_features_labels,
+    check_int,
+    check_multilabel,
+    check_scalar,
+    check_seed,
+    check_targets,
+)
 from transferlab.scores._registry import register_score
 
 #: The metrics of :func:`linear_probe`: its name -> scikit-learn's scorer.
@@ -48,6 +58,9 @@ DEFAULT_MAX_ITER = 1000
     stochastic=True,
     group="baseline",
     resample=False,  # n_splits logistic-regression fits per bootstrap resample: too costly
+    # regression: cross-validated ridge R^2; multi-label: the mean over labels of each label's
+    # two-class probe (one-vs-rest), each on its own stratified folds.
+    targets=frozenset({"classes", "regression", "multilabel"}),
 )
 def linear_probe(
     features,
@@ -58,6 +71,7 @@ def linear_probe(
     max_iter: int = DEFAULT_MAX_ITER,
     metric: str = "accuracy",
     seed: int = 0,
+    target_kind: str = "classes",
 ) -> float:
     """Linear probe: stratified k-fold cross-validated accuracy of an L2 logistic regression on the features.
 
@@ -88,12 +102,25 @@ def linear_probe(
     divided by a power of two near their largest magnitude (exact, so the value
     is that of the raw features, and any finite magnitude is safe).
 
+    With ``target_kind="regression"`` the probe is a
+    :class:`~sklearn.linear_model.Ridge` regression (penalty ``alpha = 1 / C``,
+    with an intercept) on the standardised features, the folds are a seeded
+    shuffled :class:`~sklearn.model_selection.KFold`, and the score is the
+    mean over the folds of the held-out coefficient of determination
+    (scikit-learn's ``"r2"``, averaged over the target columns):
+
+    .. math::
+
+        S_{R^2} = \\frac{1}{K} \\sum_{k=1}^{K} \\Bigl(1 - \\frac{\\sum_{i \\in T_k} (y_i - \\hat y_i)^2}
+            {\\sum_{i \\in T_k} (y_i - \\bar y_{T_k})^2}\\Bigr) .
+
     Parameters
     ----------
     features : array-like of shape (n_samples, n_features)
         Target features of the candidate model.
-    labels : array-like of shape (n_samples,)
-        Target labels, at least 2 classes, at least 2 samples per class.
+    labels : array-like of shape (n_samples,), or (n_samples, n_targets) for regression
+        Target labels, at least 2 classes, at least 2 samples per class; or
+        real-valued targets.
     n_splits : int, default=5
         Folds, at least 2; reduced to the smallest class count when a class
         has fewer samples (every class is then in every fold).
@@ -108,6 +135,13 @@ def linear_probe(
         mean held-out log-loss, in ``(-inf, 0]``).
     seed : int, default=0
         Seed of the fold shuffle.
+    target_kind : {"classes", "regression", "multilabel"}, default="classes"
+        Class labels (``metric``) or real-valued targets (cross-validated
+        R^2; ``metric`` is then not read). For regression ``n_splits`` is
+        reduced so that every held-out fold has at least 2 samples. A
+        multi-label 0/1 matrix gives the mean over its labels of the two-class
+        probe of each label's column (``metric`` as for classes; each equals
+        ``linear_probe`` on that column alone).
 
     Returns
     -------
@@ -139,11 +173,32 @@ def linear_probe(
     >>> linear_probe(features, [0, 0, 0, 1, 1, 1], n_splits=3)
     1.0
     """
-    X, y, _ = check_features_labels(features, labels, min_per_class=2)
+    if target_kind not in ("classes", "regression", "multilabel"):
+        raise ValueError(
+            f"score 'linear_probe' does not support {target_kind!r} targets (it supports classes, regression, "
+            "multilabel)"
+        )
+    if target_kind == "multilabel":
+        Y = check_multilabel(labels, check_features(features).shape[0])
+        values = []
+        for c in range(Y.shape[1]):
+            try:
+                values.append(linear_probe(features, Y[:, c].astype(np.int64), n_splits=n_splits, C=C,
+                                           max_iter=max_iter, metric=metric, seed=seed))
+            except ValueError as exc:
+                raise ValueError(f"labels (multi-label) column {c}: {exc}") from None
+        return float(np.mean(values))
+    if target_kind == "regression":
+        X = check_features(features)
+        Y = check_targets(labels, X.shape[0])
+    else:
+        X, y, _ = check_features_labels(features, labels, min_per_class=2)
     n_splits = check_int(n_splits, "n_splits", minimum=2)
     C = check_scalar(C, "C", numbers.Real, min_val=0, include_boundaries="neither")
     max_iter = check_int(max_iter, "max_iter")
     seed = check_seed(seed)
+    if target_kind == "regression":
+        return _ridge_r2(X, Y, n_splits=n_splits, alpha=1.0 / float(C), seed=seed)
     if not isinstance(metric, str) or metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(repr(m) for m in METRICS)}; got {metric!r}")
     n_splits = min(n_splits, int(np.bincount(y).min()))
@@ -153,4 +208,19 @@ def linear_probe(
     probe = Pipeline([("scale", StandardScaler()), ("logistic", LogisticRegression(C=float(C), max_iter=max_iter))])
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     result = cross_validate(probe, X, y, cv=folds, scoring=METRICS[metric], error_score="raise")
+    return float(np.mean(result["test_score"]))
+
+
+def _ridge_r2(X: np.ndarray, Y: np.ndarray, *, n_splits: int, alpha: float, seed: int) -> float:
+    """The mean K-fold held-out R^2 of a standardised ridge regression (clean ``X``, ``Y`` (N, K))."""
+    if X.shape[0] < 4:
+        raise ValueError(f"a cross-validated R^2 needs at least 4 samples (2 folds of 2); got {X.shape[0]}")
+    n_splits = min(n_splits, X.shape[0] // 2)  # every held-out fold has 2 samples: its R^2 is defined
+    magnitude = float(np.max(np.abs(X)))
+    if magnitude > 0:
+        X = np.ldexp(X, -int(np.frexp(magnitude)[1]))
+    probe = Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=alpha))])
+    folds = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    y = Y[:, 0] if Y.shape[1] == 1 else Y
+    result = cross_validate(probe, X, y, cv=folds, scoring="r2", error_score="raise")
     return float(np.mean(result["test_score"]))

@@ -20,6 +20,7 @@ from transferlab._validation import (
     check_features,
     check_features_labels,
     check_int,
+    check_multilabel,
     check_sample_weight,
     check_scalar,
     check_targets,
@@ -33,19 +34,22 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 class _LogMEFit:
     """Per-target results of the evidence maximisation.
 
+    The arrays have shape ``(n_targets,)`` for one weighting (or none) and
+    ``(n_weightings, n_targets)`` for a stack of weightings.
+
     Attributes
     ----------
-    evidence : ndarray of shape (n_targets,)
+    evidence : ndarray
         The maximised log evidence ``L(alpha, beta)`` of each target column (not
         divided by ``n_samples``).
-    alpha, beta : ndarray of shape (n_targets,)
+    alpha, beta : ndarray
         The prior precision and the noise precision at the fixed point.
-    n_iter : ndarray of shape (n_targets,), int
+    n_iter : ndarray, int
         Fixed-point iterations used per target.
-    converged : ndarray of shape (n_targets,), bool
+    converged : ndarray, bool
         Whether the fixed-point iteration met its stopping rule within
         ``max_iter`` (see :func:`_logme_fit`).
-    polished : ndarray of shape (n_targets,), bool
+    polished : ndarray, bool
         Whether the profile search of :func:`_profile_max` found a higher evidence
         than the fixed point's iterate (which it then replaced).
     """
@@ -58,7 +62,39 @@ class _LogMEFit:
     polished: np.ndarray
 
 
-def _spectrum(F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Spectra:
+    """The spectra of ``B`` weightings of the same data (:func:`_spectra`), padded to one length.
+
+    Attributes
+    ----------
+    s : ndarray of shape (B, r)
+        Row ``b``: the non-zero eigenvalues (ascending, all positive) of weighting
+        ``b``'s ``F^T W F``, then exact zeros up to the longest row. A zero entry
+        contributes nothing to any sum below (its ``z^2`` is zero too).
+    z2 : ndarray of shape (B, K, r)
+        The squared target coordinates ``z_i^2`` (zero on the padding).
+    perp : ndarray of shape (B, K)
+        The squared norm of each target outside the column space.
+    n : ndarray of shape (B,)
+        The effective sample count ``sum w`` (the number of rows unweighted).
+    interpolated : ndarray of shape (B,), bool
+        Whether the features span every kept row (``perp = 0``; ``beta -> inf`` may be the supremum).
+    exponent : ndarray of shape (B,), int
+        The power of two the features were divided by (see :func:`_spectra`).
+    """
+
+    s: np.ndarray
+    z2: np.ndarray
+    perp: np.ndarray
+    n: np.ndarray
+    interpolated: np.ndarray
+    exponent: np.ndarray
+
+
+def _spectrum(
+    F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None, *, rows_gram: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-zero spectrum of ``F^T F`` and the targets in the matching coordinates.
 
     With the thin SVD ``F = U diag(sqrt(s)) V^T`` restricted to the ``r`` non-zero
@@ -68,18 +104,22 @@ def _spectrum(F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None) -
     eigendecomposition is of ``F^T F`` (D x D) and ``U`` is never formed:
     ``U^T Y = diag(s)^-1/2 V^T (F^T Y)`` and the residual is ``Y - F B`` with the
     least-squares coefficients ``B = V diag(s)^-1 V^T F^T Y``, both O(N D K).
-    Otherwise it is of ``F F^T`` (N x N). Computed once for all targets. With
+    Otherwise it is of ``F F^T`` (N x N; ``rows_gram`` when the caller already
+    has it, shared by several weightings). Computed once for all targets. With
     positive ``weights`` it is the spectrum of ``sqrt(w) F`` with targets
-    ``sqrt(w) Y`` (``F^T W F`` by :func:`~transferlab._linalg.weighted_gram`).
+    ``sqrt(w) Y``: ``F^T W F`` by :func:`~transferlab._linalg.weighted_gram`, or
+    ``diag(sqrt(w)) F F^T diag(sqrt(w))``.
     """
     n, d = F.shape
-    if weights is not None and d > n:  # the N x N form works on the rows scaled by sqrt(w)
-        root = np.sqrt(weights)[:, None]
-        return _spectrum(F * root, Y * root)
-    if d <= n:
-        s, V = np.linalg.eigh(gram(F.T) if weights is None else weighted_gram(F, weights))
+    if d > n:
+        G = gram(F) if rows_gram is None else rows_gram
+        if weights is not None:  # the rows scaled by sqrt(w): (sqrt(w) F)(sqrt(w) F)^T
+            root = np.sqrt(weights)
+            G = G * root[:, None] * root
+            Y = Y * root[:, None]
+        s, U = np.linalg.eigh(G)
     else:
-        s, U = np.linalg.eigh(gram(F))
+        s, V = np.linalg.eigh(gram(F.T) if weights is None else weighted_gram(F, weights))
     keep = s > max(s[-1], 0.0) * max(n, d) * np.finfo(np.float64).eps
     s = s[keep]
     if d <= n:
@@ -92,16 +132,92 @@ def _spectrum(F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None) -
         fitted = U @ Z
     if s.shape[0] == n:  # the columns of F span R^N: nothing of Y lies outside
         perp = np.zeros(Y.shape[1])
-    elif weights is None:
+    elif weights is None or d > n:  # (for D > N, Y is already scaled by sqrt(w))
         perp = np.sum((Y - fitted) ** 2, axis=0)
     else:
         perp = weights @ (Y - fitted) ** 2
     return s, Z.T.copy(), perp
 
 
+def _spectra(F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None) -> _Spectra:
+    """The spectrum of each weighting (:func:`_spectrum`), padded into one :class:`_Spectra`.
+
+    ``weights`` is ``None`` (one unweighted fit) or ``(B, N)`` clean non-negative
+    rows. Rows of weight 0 are dropped first, so the cost is that of the rows with
+    ``w > 0``. The evidence maximum is invariant to ``F -> cF`` (alpha absorbs
+    ``c^2``); dividing by a power of two (exact in float64) to ``max|F|`` in
+    ``[0.5, 1)`` over the kept rows keeps the products clear of overflow and
+    underflow over the whole float64 range. The weightings that keep every row
+    share the scaled copy of ``F`` and, when ``D > N``, its Gram matrix ``F F^T``,
+    so each then costs one ``N x N`` eigendecomposition; with ``D <= N`` each costs
+    ``F^T W F`` (``O(N D^2)``) and a ``D x D`` one.
+
+    Raises
+    ------
+    ValueError
+        When a weighting's weights sum to more than its number of kept rows that
+        the features interpolate: the weighted evidence is then unbounded.
+    """
+    k = Y.shape[1]
+    rows = [None] if weights is None else list(weights)
+    row_max = np.max(np.abs(F), axis=1)
+    shared: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}  # exponent -> (scaled F, F F^T or None)
+    parts = []
+    for b, w in enumerate(rows):
+        if w is None:
+            full, Fk, Yk, n = True, F, Y, float(F.shape[0])
+        else:
+            keep = w > 0
+            full = bool(keep.all())
+            Fk, Yk, w = (F, Y, w) if full else (F[keep], Y[keep], w[keep])
+            n = float(np.sum(w))
+        exponent = int(np.frexp(np.max(row_max if full else row_max[keep], initial=0.0))[1])
+        if full and exponent in shared:
+            Fs, G = shared[exponent]
+        else:
+            Fs = np.ldexp(Fk, -exponent)
+            G = gram(Fs) if Fs.shape[1] > Fs.shape[0] else None
+            if full:
+                shared[exponent] = (Fs, G)
+        s, Z, perp = _spectrum(Fs, Yk, w, rows_gram=G)
+        interpolated = s.shape[0] == Fs.shape[0]  # perp = 0: beta -> inf may be the supremum
+        if interpolated and n <= Fs.shape[0] * (1 + 1e-9):
+            n = float(Fs.shape[0])  # weights that sum to the number of rows up to rounding
+        if interpolated and n > Fs.shape[0]:
+            which = "" if weights is None or len(rows) == 1 else f" (weighting {b})"
+            raise ValueError(
+                f"sample weights{which} sum to {n:g} over {Fs.shape[0]} rows that the features interpolate: "
+                "the weighted evidence is unbounded (repeated rows fitted without noise). Use positive "
+                "weights that sum to the number of rows (a Bayesian bootstrap), or more samples than features"
+            )
+        parts.append((s, Z**2, perp, n, interpolated, exponent))
+    r = max(p[0].shape[0] for p in parts)
+    s_pad = np.zeros((len(parts), r))
+    z2_pad = np.zeros((len(parts), k, r))
+    for b, (s, z2, *_rest) in enumerate(parts):
+        s_pad[b, : s.shape[0]] = s
+        z2_pad[b, :, : s.shape[0]] = z2
+    return _Spectra(
+        s=s_pad,
+        z2=z2_pad,
+        perp=np.array([p[2] for p in parts]).reshape(len(parts), k),
+        n=np.array([p[3] for p in parts], dtype=np.float64),
+        interpolated=np.array([p[4] for p in parts], dtype=bool),
+        exponent=np.array([p[5] for p in parts], dtype=np.int64),
+    )
+
+
 def _ratio(alpha: np.ndarray, beta: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """``q = beta s / alpha`` (K, r); ``alpha = inf`` (the prior switched off) gives 0."""
+    """``q = beta s / alpha`` (K, r); ``alpha = inf`` (the prior switched off) gives 0.
+
+    ``s`` is one spectrum (r,) shared by the targets, or one per target (K, r).
+    """
     return beta[:, None] * s / alpha[:, None]
+
+
+def _masked_divide(num: np.ndarray, den: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``valid`` (an eigenvalue, not padding), else 0."""
+    return np.divide(num, den, out=np.zeros(np.broadcast_shapes(np.shape(num), np.shape(den))), where=valid)
 
 
 def _evidence(alpha, beta, s, z2, perp, n):
@@ -120,13 +236,18 @@ def _evidence(alpha, beta, s, z2, perp, n):
     which equals the paper's expression (each of the ``D - r`` zero eigenvalues
     of ``F^T F`` contributes ``log alpha`` to the log det and cancels with
     ``D/2 log alpha``) and stays finite at ``alpha = inf`` and, when ``r = N``,
-    as ``beta -> inf``.
+    as ``beta -> inf``. ``s`` is one spectrum (r,) or one per target (K, r)
+    padded with zeros (``r`` is then each row's count of positive entries);
+    ``n`` a number or one per target (K,).
     """
+    s = np.broadcast_to(s, z2.shape)
+    valid = s > 0
     c = 1.0 / beta[:, None] + s / alpha[:, None]
-    out = -0.5 * n * _LOG_2PI - 0.5 * np.sum(np.log(c) + z2 / c, axis=1) - 0.5 * beta * perp
-    if n > s.shape[0]:
-        out = out + 0.5 * (n - s.shape[0]) * np.log(beta)
-    return out
+    terms = np.where(valid, np.log(c) + z2 / c, 0.0)
+    out = -0.5 * n * _LOG_2PI - 0.5 * np.sum(terms, axis=1) - 0.5 * beta * perp
+    outside = n - np.count_nonzero(valid, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return out + np.where(outside > 0, 0.5 * outside * np.log(beta), 0.0)
 
 
 def _alpha_gap(alpha, beta, s, z2):
@@ -138,8 +259,9 @@ def _alpha_gap(alpha, beta, s, z2):
 def _beta_gap(alpha, beta, s, z2):
     """Upper bound on ``|L(alpha, beta) - L(alpha, inf)|`` (K,) when ``r = N`` (perp = 0)."""
     q = _ratio(alpha, beta, s)
-    return 0.5 * np.sum(np.log1p(1.0 / q), axis=1) + 0.5 * np.sum(
-        z2 * (alpha[:, None] / s) / (1.0 + q), axis=1
+    valid = np.broadcast_to(s > 0, q.shape)
+    return 0.5 * np.sum(np.log1p(_masked_divide(1.0, q, valid)), axis=1) + 0.5 * np.sum(
+        z2 * _masked_divide(alpha[:, None], s, valid) / (1.0 + q), axis=1
     )
 
 
@@ -166,7 +288,11 @@ def _logme_fit(
     counts ``w_i`` times: the evidence depends on the data only through
     ``F^T W F``, ``F^T W y``, ``y^T W y`` and ``N = sum w``, so it is that of
     ``sqrt(w) F`` and ``sqrt(w) y`` with ``N = sum w`` (integer weights: the data
-    with row ``i`` repeated ``w_i`` times).
+    with row ``i`` repeated ``w_i`` times). A stack of ``B`` weightings ``(B, N)``
+    is fitted in one pass: each weighting has its own spectrum (:func:`_spectra`),
+    and the fixed point and the profile search run over all ``B * K`` targets at
+    once, each against its own spectrum; target ``(b, k)`` gets the value that
+    weighting ``b`` alone gives (up to rounding).
 
     Parameters
     ----------
@@ -174,59 +300,58 @@ def _logme_fit(
     Y : ndarray of shape (n_samples, n_targets), float64
     max_iter : int
     tol : float
-    weights : ndarray of shape (n_samples,), optional
+    weights : ndarray of shape (n_samples,) or (n_weightings, n_samples), optional
 
     Returns
     -------
     _LogMEFit
+        Arrays of shape (n_targets,), or (n_weightings, n_targets) for 2-D weights.
     """
-    n = F.shape[0]
-    if weights is not None:
-        keep = weights > 0
-        F, Y, weights, n = F[keep], Y[keep], weights[keep], float(np.sum(weights))
-    # The evidence maximum is invariant to F -> cF (alpha absorbs c^2). Scaling by a power
-    # of two (exact in float64) to max|F| in [0.5, 1) keeps F^T F clear of overflow and
-    # underflow over the whole float64 range; alpha is scaled back at the end.
-    exponent = int(np.frexp(np.max(np.abs(F), initial=0.0))[1])
-    F = np.ldexp(F, -exponent)
-    s, Z, perp = _spectrum(F, Y, weights)
-    interpolated = s.shape[0] == F.shape[0]  # perp = 0: beta -> inf may be the supremum
-    if interpolated and n <= F.shape[0] * (1 + 1e-9):
-        n = F.shape[0]  # weights that sum to the number of rows up to rounding
-    if interpolated and n > F.shape[0]:
-        raise ValueError(
-            f"sample weights sum to {n:g} over {F.shape[0]} rows that the features interpolate: "
-            "the weighted evidence is unbounded (repeated rows fitted without noise). Use positive "
-            "weights that sum to the number of rows (a Bayesian bootstrap), or more samples than features"
-        )
-    z2 = Z**2
-    k = Y.shape[1]
-    alpha = np.ones(k)
-    beta = np.ones(k)
-    n_iter = np.zeros(k, dtype=np.int64)
-    converged = np.zeros(k, dtype=bool)
-    stopped = np.zeros(k, dtype=bool)  # beta left the representable range
+    stacked = weights is not None and weights.ndim == 2
+    spectra = _spectra(F, Y, None if weights is None else (weights if stacked else weights[None, :]))
+    fit = _maximise(spectra, max_iter=max_iter, tol=tol)
+    shape = (spectra.s.shape[0], Y.shape[1]) if stacked else (Y.shape[1],)
+    return _LogMEFit(**{name: getattr(fit, name).reshape(shape) for name in _LogMEFit.__dataclass_fields__})
+
+
+def _maximise(spectra: _Spectra, *, max_iter: int, tol: float) -> _LogMEFit:
+    """The fixed point, then the profile search, over every target of every weighting; (B * K,) arrays."""
+    b_count, k, r = spectra.z2.shape
+    s = np.repeat(spectra.s, k, axis=0)  # (T, r): each target against its weighting's spectrum
+    z2 = spectra.z2.reshape(b_count * k, r)
+    perp = spectra.perp.reshape(-1)
+    n = np.repeat(spectra.n, k)
+    interpolated = np.repeat(spectra.interpolated, k)
+    t = b_count * k
+    alpha = np.ones(t)
+    beta = np.ones(t)
+    n_iter = np.zeros(t, dtype=np.int64)
+    converged = np.zeros(t, dtype=bool)
+    stopped = np.zeros(t, dtype=bool)  # beta left the representable range
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         for _ in range(max_iter):
             act = np.flatnonzero(~converged & ~stopped)
             if act.size == 0:
                 break
-            q = _ratio(alpha[act], beta[act], s)
+            sa, z2a = s[act], z2[act]
+            q = _ratio(alpha[act], beta[act], sa)
             gamma = np.sum(q / (1.0 + q), axis=1)
-            m2 = np.sum(z2[act] * q**2 / (s * (1.0 + q) ** 2), axis=1)
-            res = perp[act] + np.sum(z2[act] / (1.0 + q) ** 2, axis=1)
+            m2 = np.sum(_masked_divide(z2a * q**2, sa * (1.0 + q) ** 2, sa > 0), axis=1)
+            res = perp[act] + np.sum(z2a / (1.0 + q) ** 2, axis=1)
             # gamma = m2 = 0 (alpha already infinite, or y orthogonal to the features) keeps alpha = inf
             new_alpha = np.where(m2 > 0, gamma / m2, np.inf)
-            new_beta = (n - gamma) / res
+            new_beta = (n[act] - gamma) / res
             ok = np.isfinite(new_beta) & (new_beta > 0) & (new_alpha > 0)
             stopped[act[~ok]] = True
-            act, new_alpha, new_beta = act[ok], new_alpha[ok], new_beta[ok]
+            act, new_alpha, new_beta, sa, z2a = act[ok], new_alpha[ok], new_beta[ok], sa[ok], z2a[ok]
+            na = n[act]
             beta_done = _relatively_close(new_beta, beta[act], tol)
             alpha_done = _relatively_close(new_alpha, alpha[act], tol) | (
-                _alpha_gap(new_alpha, new_beta, s, z2[act]) <= tol * n
+                _alpha_gap(new_alpha, new_beta, sa, z2a) <= tol * na
             )
-            if interpolated:
-                beta_done |= _beta_gap(new_alpha, new_beta, s, z2[act]) <= tol * n
+            inter = interpolated[act]
+            if inter.any():
+                beta_done |= inter & (_beta_gap(new_alpha, new_beta, sa, z2a) <= tol * na)
             alpha[act], beta[act] = new_alpha, new_beta
             n_iter[act] += 1
             converged[act] = alpha_done & beta_done
@@ -235,16 +360,16 @@ def _logme_fit(
     # far from the maximum when F is far from unit scale, or crawl on a flat evidence.
     # The profile search is scale-covariant (its grid follows the spectrum), so keeping
     # the better of the two makes the value invariant to F -> cF.
-    polished = np.zeros(k, dtype=bool)
-    if s.size:
-        log_lam, best = _profile_max(s, z2, perp, n, evidence)
-        polished = np.isfinite(best) & ~(best <= evidence + 1e-10 * np.maximum(1.0, np.abs(best)))
-        lam = np.exp(log_lam[polished])
-        beta[polished] = n / (perp[polished] + np.sum(z2[polished] / (1.0 + s / lam[:, None]), axis=1))
-        alpha[polished] = lam * beta[polished]
-        evidence[polished] = best[polished]
+    log_lam, best = _profile_max(spectra, evidence.reshape(b_count, k))
+    polished = np.isfinite(best) & ~(best <= evidence + 1e-10 * np.maximum(1.0, np.abs(best)))
+    lam = np.exp(log_lam[polished])
+    beta[polished] = n[polished] / (
+        perp[polished] + np.sum(z2[polished] / (1.0 + s[polished] / lam[:, None]), axis=1)
+    )
+    alpha[polished] = lam * beta[polished]
+    evidence[polished] = best[polished]
     with np.errstate(over="ignore"):  # alpha of features near 1e300 is beyond float64: inf
-        alpha = np.ldexp(alpha, 2 * exponent)
+        alpha = np.ldexp(alpha, 2 * np.repeat(spectra.exponent, k))
     return _LogMEFit(
         evidence=evidence,
         alpha=alpha,
@@ -255,69 +380,95 @@ def _logme_fit(
     )
 
 
-def _profile(log_lam: np.ndarray, s: np.ndarray, z2: np.ndarray, perp: np.ndarray, n: int) -> np.ndarray:
-    """Evidence maximised over ``beta`` at fixed ``lambda = alpha / beta`` (K, G).
+def _profile_grid(grid: np.ndarray, s: np.ndarray, z2: np.ndarray, perp: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """:func:`_profile` on one grid per weighting, shared by its targets: (B, K, G).
 
-    ``log_lam`` is (G,), one grid shared by all targets, or (K, G), one per target.
+    ``grid`` (B, G), ``s`` (B, r), ``z2`` (B, K, r), ``perp`` (B, K), ``n`` (B,): the
+    log det term is computed once per weighting.
+    """
+    ratio = s[:, None, :] / np.exp(grid)[:, :, None]  # (B, G, r)
+    log_det = np.sum(np.log1p(ratio), axis=2)[:, None, :]
+    q_total = perp[:, :, None] + np.matmul(z2, np.swapaxes(1.0 / (1.0 + ratio), 1, 2))
+    nn = n[:, None, None]
+    return -0.5 * nn * _LOG_2PI - 0.5 * log_det + 0.5 * nn * np.log(nn / q_total) - 0.5 * nn
+
+
+def _profile(log_lam: np.ndarray, s: np.ndarray, z2: np.ndarray, perp: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Evidence maximised over ``beta`` at fixed ``lambda = alpha / beta`` (T, G).
+
+    ``log_lam`` is (T, G), a grid per target; ``s`` (T, r) each target's spectrum
+    (zero-padded: a zero adds nothing), ``z2`` (T, r), ``perp`` and ``n`` (T,).
     With ``lambda`` fixed the covariance is ``beta^-1 M(lambda)``; the best
     ``beta`` is ``N / Q`` with ``Q = perp + sum z_i^2 / (1 + s_i / lambda)``, so
     ``L*(lambda) = -N/2 log 2 pi - 1/2 sum log(1 + s_i/lambda) + N/2 log(N/Q) - N/2``.
     """
-    if log_lam.ndim == 1:  # shared grid: the log det term is the same for every target
-        ratio = s / np.exp(log_lam)[:, None]  # (G, r)
-        log_det = np.sum(np.log1p(ratio), axis=1)[None, :]
-        q_total = perp[:, None] + z2 @ (1.0 / (1.0 + ratio)).T
-    else:
-        ratio = s / np.exp(log_lam)[:, :, None]  # (K, G, r)
-        log_det = np.sum(np.log1p(ratio), axis=2)
-        q_total = perp[:, None] + np.einsum("kr,kgr->kg", z2, 1.0 / (1.0 + ratio))
-    return -0.5 * n * _LOG_2PI - 0.5 * log_det + 0.5 * n * np.log(n / q_total) - 0.5 * n
+    ratio = s[:, None, :] / np.exp(log_lam)[:, :, None]  # (T, G, r)
+    log_det = np.sum(np.log1p(ratio), axis=2)
+    q_total = perp[:, None] + np.einsum("kr,kgr->kg", z2, 1.0 / (1.0 + ratio))
+    nn = n[:, None]
+    return -0.5 * nn * _LOG_2PI - 0.5 * log_det + 0.5 * nn * np.log(nn / q_total) - 0.5 * nn
 
 
-def _profile_max(s, z2, perp, n, floor=None, *, n_grid: int = 161, n_zoom: int = 9, width: float = 1e-7):
+def _profile_max(spectra: _Spectra, floor=None, *, n_grid: int = 161, n_zoom: int = 9, width: float = 1e-7):
     """Global maximum of :func:`_profile` over ``t = log(alpha / beta)``, per target.
 
-    A grid of ``t`` from ``log(s_min) - 20`` to ``log(s_max) + 20`` (beyond which the
-    profile equals its limits at ``alpha = inf`` or ``beta = inf`` to about ``e^-20``)
-    locates the maximum; then each target's bracket (the best grid point's two
-    neighbours) is zoomed on with ``n_zoom`` points a round until it is narrower
-    than ``width``. Every step is relative to the spectrum, so scaling ``F`` by ``c``
-    shifts the search by ``2 log c`` and finds the same maximum. Vectorised over
-    targets, in blocks that bound the memory; returns ``(log_lambda, value)``, each (K,).
-    A target whose best grid value does not exceed ``floor`` (K,) (the evidence the
-    fixed point already reached) is not zoomed on: the grid found nothing better.
+    Per weighting, a grid of ``t`` from ``log(s_min) - 20`` to ``log(s_max) + 20``
+    (beyond which the profile equals its limits at ``alpha = inf`` or ``beta = inf``
+    to about ``e^-20``) locates the maximum of each of its targets; then each
+    target's bracket (the best grid point's two neighbours) is zoomed on with
+    ``n_zoom`` points a round until it is narrower than ``width``. Every step is
+    relative to the spectrum, so scaling ``F`` by ``c`` shifts the search by
+    ``2 log c`` and finds the same maximum. Vectorised over weightings and
+    targets, in blocks that bound the memory; returns ``(log_lambda, value)``,
+    each (B * K,), value ``-inf`` for a weighting whose features are all zero.
+    A target whose best grid value does not exceed ``floor`` (B, K) (the evidence
+    the fixed point already reached) is not zoomed on: the grid found nothing better.
     """
-    block = max(1, 2_000_000 // (n_zoom * s.size))
-    if z2.shape[0] > block:
-        parts = [
-            _profile_max(s, z2[i : i + block], perp[i : i + block], n, None if floor is None else floor[i : i + block],
-                         n_grid=n_grid, n_zoom=n_zoom, width=width)
-            for i in range(0, z2.shape[0], block)
-        ]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    grid = np.linspace(np.log(s[0]) - 20.0, np.log(s[-1]) + 20.0, n_grid)
+    b_count, k, r = spectra.z2.shape
+    rank = np.count_nonzero(spectra.s, axis=1)
+    best_t = np.full((b_count, k), np.nan)
+    best = np.full((b_count, k), -np.inf)
+    lo = np.zeros((b_count, k))
+    hi = np.zeros((b_count, k))
+    groups = np.flatnonzero(rank > 0)
+    block = max(1, 2_000_000 // (n_grid * max(r, 1)))
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        values = np.nan_to_num(_profile(grid, s, z2, perp, n), nan=-np.inf)
-        i = np.argmax(values, axis=1)
-        best_t, best = grid[i], values[np.arange(i.size), i]
-        active = np.arange(i.size) if floor is None else np.flatnonzero(~(best <= floor))
-        if active.size == 0:
-            return best_t, best
-        i = i[active]
-        lo, hi = grid[np.maximum(i - 1, 0)], grid[np.minimum(i + 1, n_grid - 1)]
-        at, ab = best_t[active], best[active]
-        z2a, perpa = z2[active], perp[active]
+        for i in range(0, groups.size, block):
+            g = groups[i : i + block]
+            grid = np.linspace(np.log(spectra.s[g, 0]) - 20.0, np.log(spectra.s[g, rank[g] - 1]) + 20.0, n_grid,
+                               axis=1)  # (b, G)
+            values = np.nan_to_num(
+                _profile_grid(grid, spectra.s[g], spectra.z2[g], spectra.perp[g], spectra.n[g]), nan=-np.inf
+            )
+            j = np.argmax(values, axis=2)  # (b, K)
+            best_t[g] = np.take_along_axis(grid, j, axis=1)
+            best[g] = np.take_along_axis(values, j[:, :, None], axis=2)[:, :, 0]
+            lo[g] = np.take_along_axis(grid, np.maximum(j - 1, 0), axis=1)
+            hi[g] = np.take_along_axis(grid, np.minimum(j + 1, n_grid - 1), axis=1)
+        best_t, best, lo, hi = best_t.reshape(-1), best.reshape(-1), lo.reshape(-1), hi.reshape(-1)
+        zoom = np.repeat(rank > 0, k)
+        if floor is not None:
+            zoom &= ~(best <= floor.reshape(-1))
+        active = np.flatnonzero(zoom)
+        z2 = spectra.z2.reshape(b_count * k, r)
+        perp = spectra.perp.reshape(-1)
         steps = np.linspace(0.0, 1.0, n_zoom)
-        while np.max(hi - lo) > width:
-            ts = lo[:, None] + (hi - lo)[:, None] * steps  # (K, n_zoom)
-            vals = np.nan_to_num(_profile(ts, s, z2a, perpa, n), nan=-np.inf)
-            j = np.argmax(vals, axis=1)
-            rows = np.arange(j.size)
-            better = vals[rows, j] > ab
-            at = np.where(better, ts[rows, j], at)
-            ab = np.where(better, vals[rows, j], ab)
-            lo, hi = ts[rows, np.maximum(j - 1, 0)], ts[rows, np.minimum(j + 1, n_zoom - 1)]
-        best_t[active], best[active] = at, ab
+        block = max(1, 2_000_000 // (n_zoom * max(r, 1)))
+        for i in range(0, active.size, block):
+            a = active[i : i + block]
+            group = a // k
+            sa, z2a, perpa, na = spectra.s[group], z2[a], perp[a], spectra.n[group]
+            la, ha, at, ab = lo[a], hi[a], best_t[a], best[a]
+            while np.max(ha - la) > width:
+                ts = la[:, None] + (ha - la)[:, None] * steps  # (b, n_zoom)
+                vals = np.nan_to_num(_profile(ts, sa, z2a, perpa, na), nan=-np.inf)
+                j = np.argmax(vals, axis=1)
+                rows = np.arange(j.size)
+                better = vals[rows, j] > ab
+                at = np.where(better, ts[rows, j], at)
+                ab = np.where(better, vals[rows, j], ab)
+                la, ha = ts[rows, np.maximum(j - 1, 0)], ts[rows, np.minimum(j + 1, n_zoom - 1)]
+            best_t[a], best[a] = at, ab
     return best_t, best
 
 
@@ -337,10 +488,14 @@ def _check_iteration(max_iter, tol) -> tuple[int, float]:
     min_per_class=1,
     scale_invariant=True,
     translation_invariant=False,
+    # Regression: the real-valued targets; multi-label: the 0/1 matrix fed as regression
+    # targets, the mean over labels of each label's LogME (the authors' recommendation).
+    targets=frozenset({"classes", "regression", "multilabel"}),
 )
 def logme(
-    features, labels, *, regression: bool = False, max_iter: int = 100, tol: float = 1e-6, sample_weight=None
-) -> float:
+    features, labels, *, regression: bool = False, max_iter: int = 100, tol: float = 1e-6, sample_weight=None,
+    target_kind: str = "classes",
+) -> float | np.ndarray:
     """LogME: mean maximised log evidence per sample of a Bayesian linear model.
 
     For each target column ``y`` (the one-hot indicator of each class, or each
@@ -389,15 +544,26 @@ def logme(
         Maximum fixed-point iterations per target.
     tol : float, default=1e-6
         Relative tolerance on ``alpha`` and ``beta``.
-    sample_weight : array-like of shape (n_samples,), optional
+    target_kind : {"classes", "regression", "multilabel"}, default="classes"
+        The kind of ``labels``: ``"regression"`` is ``regression=True``;
+        ``"multilabel"`` takes a 0/1 matrix (n_samples, n_labels) and, as the
+        LogME authors recommend for multi-label data (thuml/LogME issue 9),
+        treats each label's 0/1 column as a regression target, so the score is
+        the mean over labels of each label's LogME. A label no sample has (an
+        all-zero column) is refused.
+    sample_weight : array-like of shape (n_samples,) or (n_weightings, n_samples), optional
         Non-negative weights: sample ``i``'s likelihood counts ``w_i`` times and
         ``N = sum w`` (integer weights give the value of the data with row ``i``
         repeated ``w_i`` times). The ranker's Bayesian bootstrap passes positive
         weights summing to ``N``; the cost is that of the rows with ``w > 0``.
+        A 2-D stack gives one score per row, each the value of that row alone,
+        computed in one pass (the features are validated and scaled once; each
+        weighting has its own spectrum, and the fixed point and the profile
+        search run over all weightings and targets at once).
 
     Returns
     -------
-    float
+    float, or ndarray of shape (n_weightings,) for 2-D ``sample_weight``
         The LogME score, the mean of ``L / N`` over target columns.
 
     Raises
@@ -420,9 +586,11 @@ def logme(
     True
     """
     max_iter, tol = _check_iteration(max_iter, tol)
-    if regression:
+    if target_kind not in ("classes", "regression", "multilabel"):
+        raise ValueError(f"target_kind must be 'classes', 'regression' or 'multilabel'; got {target_kind!r}")
+    if regression or target_kind != "classes":
         F = check_features(features)
-        Y = check_targets(labels, F.shape[0])
+        Y = (check_multilabel if target_kind == "multilabel" else check_targets)(labels, F.shape[0])
         zero = np.flatnonzero(~Y.any(axis=0))
         if zero.size:
             raise ValueError(
@@ -433,6 +601,8 @@ def logme(
         F, y, classes = check_features_labels(features, labels, min_per_class=1)
         Y = np.zeros((y.shape[0], classes.shape[0]))
         Y[np.arange(y.shape[0]), y] = 1.0
-    weights = None if sample_weight is None else check_sample_weight(sample_weight, F.shape[0])
+    weights = None if sample_weight is None else check_sample_weight(sample_weight, F.shape[0], batched=True)
     fit = _logme_fit(F, Y, max_iter=max_iter, tol=tol, weights=weights)
+    if weights is not None and weights.ndim == 2:  # one value per weighting
+        return np.mean(fit.evidence, axis=1) / np.sum(weights, axis=1)
     return float(np.mean(fit.evidence) / (F.shape[0] if weights is None else np.sum(weights)))

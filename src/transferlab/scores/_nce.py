@@ -7,6 +7,7 @@ Classification Tasks", ICCV 2019.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from transferlab._validation import check_sample_weight, check_source_probs
 from transferlab.scores._registry import register_score
@@ -27,6 +28,23 @@ def _nce(z: np.ndarray, y: np.ndarray, n_classes: int, n_source: int, weights: n
     return float(np.sum(n_yz * np.log(n_yz / z_counts[zz])) / n) + 0.0
 
 
+def _nce_batch(z: np.ndarray, y: np.ndarray, n_classes: int, n_source: int, weights: np.ndarray) -> np.ndarray:
+    """:func:`_nce` under each row of ``weights`` (B, N): (B,) values.
+
+    The weighted joint counts of every weighting are one product with the
+    one-hot matrix of the cells ``(y_i, z_i)``: ``counts = W @ onehot`` (B, C * Z).
+    """
+    n = np.sum(weights, axis=1)
+    cells = y * n_source + z
+    onehot = sparse.csr_matrix((np.ones(cells.size), (cells, np.arange(cells.size))),
+                               shape=(n_classes * n_source, cells.size))
+    counts = np.asarray((onehot @ weights.T).T).reshape(-1, n_classes, n_source)  # (B, C, Z)
+    z_counts = counts.sum(axis=1, keepdims=True)
+    occupied = counts > 0  # 0 log 0 = 0: only the occupied cells contribute
+    ratio = np.divide(counts, z_counts, out=np.ones_like(counts), where=occupied)
+    return np.sum(counts * np.log(ratio), axis=(1, 2)) / n + 0.0
+
+
 @register_score(
     "nce",
     needs={"source_probs"},
@@ -38,7 +56,7 @@ def _nce(z: np.ndarray, y: np.ndarray, n_classes: int, n_source: int, weights: n
     scale_invariant=False,
     translation_invariant=False,
 )
-def nce(source_probs, labels, *, sample_weight=None) -> float:
+def nce(source_probs, labels, *, sample_weight=None) -> float | np.ndarray:
     """NCE: negative conditional entropy of the target labels given the source model's predicted labels.
 
     The source model labels every target sample with its most probable source
@@ -67,14 +85,14 @@ def nce(source_probs, labels, *, sample_weight=None) -> float:
         the target samples; rows sum to 1. Only the arg-max of each row is used.
     labels : array-like of shape (n_samples,)
         Target labels (integers or strings, at least 2 classes).
-    sample_weight : array-like of shape (n_samples,), optional
+    sample_weight : array-like of shape (n_samples,) or (n_weightings, n_samples), optional
         Non-negative weights of the joint counts (integer weights give the value
         of the repeated rows). The ranker's bootstrap passes Bayesian-bootstrap
-        weights.
+        weights. A 2-D stack gives one value per row (each that row's 1-D value).
 
     Returns
     -------
-    float
+    float, or ndarray of shape (n_weightings,) for 2-D ``sample_weight``
         The NCE score, at most 0.
 
     Raises
@@ -98,5 +116,7 @@ def nce(source_probs, labels, *, sample_weight=None) -> float:
     """
     P, y, classes = check_source_probs(source_probs, labels)
     z = np.argmax(P, axis=1)
-    weights = None if sample_weight is None else check_sample_weight(sample_weight, P.shape[0])
+    weights = None if sample_weight is None else check_sample_weight(sample_weight, P.shape[0], batched=True)
+    if weights is not None and weights.ndim == 2:
+        return _nce_batch(z, y, classes.shape[0], P.shape[1], weights)
     return _nce(z, y, classes.shape[0], P.shape[1], weights)

@@ -54,6 +54,31 @@ def _reduced_features(X: np.ndarray, variance: float) -> np.ndarray:
     return scores[:, :k] / np.sqrt(np.mean(variances[:k]))
 
 
+def _gmm_posterior(X: np.ndarray, n_classes: int, variance: float, components_per_class: int, seed: int) -> np.ndarray:
+    """Posterior ``s_i(z)`` (N, K) of a Gaussian mixture on the top principal components of ``X``.
+
+    The mixture of :func:`nleep` and of PACTran's Dirichlet and Gamma variants (PCA to
+    ``variance`` of the variance, rescaled; full covariances; ``K =
+    components_per_class * C`` capped at the distinct rows). Constant features
+    give one component, ``s_i = [1]``.
+    """
+    Z = _reduced_features(X, variance)
+    if Z.shape[1] == 0:
+        return np.ones((X.shape[0], 1))
+    n_components = min(components_per_class * n_classes, np.unique(Z, axis=0).shape[0])
+    from sklearn.mixture import GaussianMixture  # deferred: sklearn.mixture takes ~0.4 s to import
+
+    gmm = GaussianMixture(
+        n_components=n_components,
+        covariance_type="full",
+        reg_covar=_GMM_REG_COVAR,
+        max_iter=_GMM_MAX_ITER,
+        n_init=_GMM_N_INIT,
+        random_state=seed,
+    ).fit(Z)
+    return gmm.predict_proba(Z)
+
+
 @register_score(
     "nleep",
     needs={"features"},
@@ -146,20 +171,6 @@ def nleep(features, labels, *, variance: float = 0.8, components_per_class: int 
     variance, components_per_class, seed = _check_options(variance, components_per_class, seed)
     X, y, classes = check_features_labels(features, labels, min_per_class=1)
     n_classes = classes.shape[0]
-    Z = _reduced_features(X, variance)
-    if Z.shape[1] == 0:
-        prior = np.bincount(y, minlength=n_classes) / y.shape[0]
-        return float(np.sum(prior * np.log(prior)))
-    n_components = min(components_per_class * n_classes, np.unique(Z, axis=0).shape[0])
-    from sklearn.mixture import GaussianMixture  # deferred: sklearn.mixture takes ~0.4 s to import
-
-    gmm = GaussianMixture(
-        n_components=n_components,
-        covariance_type="full",
-        reg_covar=_GMM_REG_COVAR,
-        max_iter=_GMM_MAX_ITER,
-        n_init=_GMM_N_INIT,
-        random_state=seed,
-    ).fit(Z)
-    # LEEP <= 0 exactly; a near-perfect posterior can round to +1e-17, clip that
-    return min(_leep(gmm.predict_proba(Z), y, n_classes), 0.0)
+    # LEEP <= 0 exactly; a near-perfect posterior can round to +1e-17, clip that. Constant
+    # features give one component: LEEP is then sum_c p_c log p_c, the class prior's.
+    return min(_leep(_gmm_posterior(X, n_classes, variance, components_per_class, seed), y, n_classes), 0.0)

@@ -33,6 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The kinds of target a score may support (``"classes"``, ``"regression"``, ``"multilabel"``).
+from transferlab._validation import TARGET_KINDS, check_target_kind
+
 #: Inputs a score may need; a score declares the subset it reads.
 #: ``features``: target features of the candidate model (N, D);
 #: ``source_probs``: its source-class probabilities on the target data (N, Z);
@@ -126,6 +129,12 @@ class Traits:
         a bootstrap sample with duplicated rows (leave-one-out kNN, where a
         duplicate is its own neighbour), and for a prior (constant: nothing to
         resample); the ranker skips it with a visible note.
+    targets : frozenset of str, default=frozenset({"classes"})
+        The kinds of target it supports, a non-empty subset of
+        :data:`TARGET_KINDS`. A score supporting any other set takes a
+        ``target_kind`` keyword (checked at registration), through which a
+        ranker passes the kind; the common class-label tests run on the scores
+        that support ``"classes"``.
     """
 
     min_per_class: int = 2
@@ -137,6 +146,7 @@ class Traits:
     seeded: bool | None = None
     per_member_seed: bool = False
     resample: bool = True
+    targets: frozenset = frozenset({"classes"})
 
     def __post_init__(self):
         if isinstance(self.min_per_class, bool) or self.min_per_class not in (1, 2):
@@ -145,12 +155,16 @@ class Traits:
             raise ValueError(f"constant must be one of {_CONSTANT}; got {self.constant!r}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name not in ("min_per_class", "constant", "seeded") and not isinstance(value, bool):
+            if f.name not in ("min_per_class", "constant", "seeded", "targets") and not isinstance(value, bool):
                 raise ValueError(f"{f.name} must be True or False; got {value!r}")
         if self.seeded is not None and not isinstance(self.seeded, bool):
             raise ValueError(f"seeded must be True, False or None (from the signature); got {self.seeded!r}")
         if self.per_member_seed and self.seeded is False:
             raise ValueError("per_member_seed=True needs a seeded score (one that takes a seed); got seeded=False")
+        targets = frozenset([self.targets] if isinstance(self.targets, str) else self.targets)
+        if not targets or not targets <= set(TARGET_KINDS):
+            raise ValueError(f"targets must be a non-empty subset of {TARGET_KINDS}; got {sorted(targets)}")
+        object.__setattr__(self, "targets", targets)
 
 
 def _takes_seed(func) -> bool | None:
@@ -166,6 +180,17 @@ def _takes_seed(func) -> bool | None:
     return False
 
 
+def _takes_keyword(func, keyword: str) -> bool:
+    """Whether ``func`` takes ``keyword`` by name (or ``**kwargs``); True when it cannot say."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return True
+    if keyword in params and params[keyword].kind is not inspect.Parameter.POSITIONAL_ONLY:
+        return True
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def _resolve_traits(name: str, func, traits: Traits) -> Traits:
     """``traits`` with ``seeded`` read from the signature and checked against it."""
     takes = _takes_seed(func)
@@ -178,6 +203,11 @@ def _resolve_traits(name: str, func, traits: Traits) -> Traits:
         raise ValueError(f"score {name!r} declares seeded=False but its function takes a seed argument")
     if traits.per_member_seed and not seeded:
         raise ValueError(f"score {name!r} declares per_member_seed=True but takes no seed argument")
+    if traits.targets != frozenset({"classes"}) and not _takes_keyword(func, "target_kind"):
+        raise ValueError(
+            f"score {name!r} declares targets={sorted(traits.targets)} but its function takes no target_kind "
+            "argument, through which a ranker passes the kind of target"
+        )
     if traits.stochastic and not seeded:
         raise ValueError(
             f"score {name!r} declares stochastic=True but takes no seed argument; "
@@ -305,6 +335,27 @@ class ScoreSpec:
     def resample(self) -> bool:
         """See :attr:`Traits.resample`."""
         return self.traits.resample
+
+    @property
+    def targets(self) -> frozenset:
+        """See :attr:`Traits.targets`."""
+        return self.traits.targets
+
+    def supports(self, target_kind: str) -> None:
+        """Refuse a kind of target the score does not support: one line naming the score and the kind.
+
+        Raises
+        ------
+        ValueError
+            If ``target_kind`` is not one of :data:`TARGET_KINDS`, or not among
+            the score's :attr:`targets`.
+        """
+        check_target_kind(target_kind)
+        if target_kind not in self.targets:
+            raise ValueError(
+                f"score {self.name!r} does not support {target_kind} targets "
+                f"(it supports {', '.join(k for k in TARGET_KINDS if k in self.targets)})"
+            )
 
     def compute(
         self,
@@ -508,6 +559,10 @@ class _ScoreRegistry:
         self._specs: dict[str, ScoreSpec] = {}
         self._package = package
         self._discovered = package is None
+        # "<prefix>+<score>" names: a transform of the features composed with a score (see
+        # register_composition); the builders by prefix, and the specs built so far by name.
+        self._composers: dict[str, Callable[[ScoreSpec], ScoreSpec]] = {}
+        self._composed: dict[str, ScoreSpec] = {}
 
     def register(self, spec: ScoreSpec) -> None:
         if spec.name in self._specs:
@@ -533,7 +588,7 @@ class _ScoreRegistry:
         if not isinstance(name, str):
             raise ValueError(f"name must be a string; got {type(name).__name__}")
         key = _normalise(name)
-        found = self._specs.get(key)
+        found = self._composite(key, name) if "+" in key else self._specs.get(key)
         if found is not None and (kind is None or found.kind == kind):
             return found
         names = self.available(kind=kind)
@@ -542,6 +597,32 @@ class _ScoreRegistry:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         other = f"; {found.name!r} is a {_KIND_WORDS[found.kind]}" if found is not None else ""
         raise ValueError(f"unknown {what} {name!r}.{hint} Available {what}s: {', '.join(names)}{other}")
+
+    def register_composition(self, prefix: str, build: Callable[[ScoreSpec], ScoreSpec]) -> None:
+        """Make ``"<prefix>+<score>"`` a score name: ``build(spec(score))`` returns its spec."""
+        if not isinstance(prefix, str) or not _NAME_RE.match(prefix):
+            raise ValueError(f"prefix must be a lower-case identifier (letters, digits, '_'); got {prefix!r}")
+        if prefix in self._composers or prefix in self._specs:
+            raise ValueError(f"{prefix!r} is already a registered score or composition; pick another prefix")
+        self._composers[prefix] = build
+
+    def _composite(self, key: str, name: str) -> ScoreSpec:
+        """The spec of ``"<prefix>+<score>"``, built once by the prefix's builder (not listed by available)."""
+        prefix, _, rest = (part.strip() for part in key.partition("+"))
+        build = self._composers.get(prefix)
+        if build is None:
+            known = ", ".join(f"'{p}+<score>'" for p in sorted(self._composers)) or "none"
+            raise ValueError(f"unknown score {name!r}: {prefix!r} is not a composition (compositions: {known})")
+        if "+" in rest:
+            raise ValueError(f"score {name!r}: compositions do not nest; give one score after '{prefix}+'")
+        try:
+            base = self.spec(rest)
+        except ValueError as err:
+            raise ValueError(f"score {name!r}: {err}") from None
+        canonical = f"{prefix}+{base.name}"
+        if canonical not in self._composed:
+            self._composed[canonical] = build(base)
+        return self._composed[canonical]
 
     def available(self, have: Iterable[str] | str | None = None, *, kind: str | None = "model") -> list[str]:
         _check_kind(kind, allow_none=True)
@@ -647,7 +728,7 @@ def register_score(
         The score's :class:`Traits` (``min_per_class``, ``constant``,
         ``scale_invariant``, ``translation_invariant``,
         ``label_permutation_invariant``, ``stochastic``, ``seeded``,
-        ``per_member_seed``, ``resample``); the others keep their defaults.
+        ``per_member_seed``, ``resample``, ``targets``); the others keep their defaults.
 
     Raises
     ------
@@ -675,7 +756,10 @@ def spec(name: str) -> ScoreSpec:
     """The :class:`ScoreSpec` of a registered score, per-model or pool-level.
 
     Lookup ignores case and surrounding spaces and treats ``-`` as ``_``
-    (``"LogME"`` finds ``"logme"``).
+    (``"LogME"`` finds ``"logme"``). A composition ``"<prefix>+<score>"``
+    applies a transform of the features before a per-model feature score:
+    ``"ped+<score>"`` (:mod:`transferlab.scores._ped`) works for every such
+    score, e.g. ``"ped+logme"``; :func:`available` does not list compositions.
 
     Raises
     ------
@@ -691,8 +775,26 @@ def spec(name: str) -> ScoreSpec:
     ('pool', True)
     >>> spec("random").group, spec("logme").group, spec("logme").resample
     ('baseline', 'score', True)
+    >>> spec("PED+LogME").name, sorted(spec("ped+logme").needs)
+    ('ped+logme', ['features'])
     """
     return _REGISTRY.spec(name)
+
+
+def register_composition(prefix: str, build: Callable[[ScoreSpec], ScoreSpec]) -> None:
+    """Make ``"<prefix>+<score>"`` a score name, whose spec is ``build(spec(score))``.
+
+    For a transform of the features applied before any per-model feature score
+    (PED, :mod:`transferlab.scores._ped`). The builder validates the base score
+    (a ``ValueError`` naming it when it cannot compose) and returns a
+    :class:`ScoreSpec` named ``"<prefix>+<score>"``; it runs once per name.
+
+    Raises
+    ------
+    ValueError
+        If ``prefix`` is not a lower-case identifier or is already taken.
+    """
+    _REGISTRY.register_composition(prefix, build)
 
 
 def get(name: str) -> Callable[..., float]:

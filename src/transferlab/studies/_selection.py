@@ -162,7 +162,7 @@ def _plan(cfg: SelectionConfig, run: StudyRun) -> Plan:
         for target in cfg.targets:
             build_target(target, regime, cfg)
     for name in cfg.scores or ():
-        if name not in ("ncti", "etran"):
+        if name != "all":  # every registered score (rank.split_score_names)
             score_spec(name)
     scoring, tuning = selection_jobs(cfg, zoo, device=run.device)
     message = (f"[bold]selection[/] {len(zoo)} members x {len(cfg.targets)} targets x {len(cfg.regimes)} regimes: "
