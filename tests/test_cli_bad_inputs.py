@@ -185,6 +185,18 @@ def _crafted_checkpoint(tmp_path, monkeypatch) -> None:
     document["config"]["widths"] = [10**7, 10**7]
     save_file(load_file(str(path)), str(path), metadata={"transferlab": json.dumps(document)})
 
+def _results_csv(text: str):
+    """A set-up writing ``text`` to ``{tmp}/results.csv`` (the input of ``transferlab evaluate``)."""
+
+    def setup(tmp_path, monkeypatch) -> None:
+        (tmp_path / "results.csv").write_text(text)
+
+    return setup
+
+
+_GOOD_RESULTS = "target,model,accuracy,logme\nt,a,70,0.1\nt,b,80,0.3\n"
+
+
 BAD_INPUTS = [
     ("out-is-a-file", ["demo", "--preset", "tiny", "-q", "--out", "{tmp}/out"], _out_is_a_file,
      "is a file, not a folder"),
@@ -239,6 +251,27 @@ BAD_INPUTS = [
      ["rank", "--models", "file:{tmp}/crafted.safetensors", "--data", "{tmp}/data", "-q"], _crafted_checkpoint,
      "checkpoint {tmp}/crafted.safetensors cannot be rebuilt (arch 'convnet' with config {'in_channels': 1, "
      "'num_classes': 3, 'widths': [10000000, 10000000]}): it describes a model of more than 1,073,741,824 values"),
+    ("evaluate-missing-column", ["evaluate", "{tmp}/results.csv", "--out", "{tmp}/o"],
+     _results_csv("target,model,logme\nt,a,0.1\nt,b,0.3\n"),
+     "the results table lacks the column(s) accuracy"),
+    ("evaluate-accuracy-not-a-number", ["evaluate", "{tmp}/results.csv", "--out", "{tmp}/o"],
+     _results_csv("target,model,accuracy,logme\nt,a,70,0.1\nt,b,high,0.3\n"),
+     "row 2: accuracy must be a number; got 'high'"),
+    ("evaluate-nan-score", ["evaluate", "{tmp}/results.csv", "--out", "{tmp}/o"],
+     _results_csv("target,model,accuracy,logme\nt,a,70,nan\nt,b,80,0.3\n"),
+     "row 1: score logme must be a finite number; got 'nan'"),
+    ("evaluate-one-model", ["evaluate", "{tmp}/results.csv", "--out", "{tmp}/o"],
+     _results_csv(_GOOD_RESULTS + "u,a,70,0.2\n"),
+     "target 'u' (regime 'full') has 1 model; a ranking needs at least 2"),
+    ("evaluate-duplicate-row", ["evaluate", "{tmp}/results.csv", "--out", "{tmp}/o"],
+     _results_csv(_GOOD_RESULTS + "t,a,71,0.2\n"),
+     "row 3: target 't', regime 'full', model 'a' appears twice"),
+    ("evaluate-unknown-baseline", ["evaluate", "{tmp}/results.csv", "--baseline", "generic", "--out", "{tmp}/o"],
+     _results_csv(_GOOD_RESULTS), "--baseline 'generic' is not a model of target 't'"),
+    ("evaluate-missing-file", ["evaluate", "{tmp}/absent.csv", "--out", "{tmp}/o"], _nothing,
+     "results table {tmp}/absent.csv does not exist"),
+    ("evaluate-header-only", ["evaluate", "{tmp}/results.csv", "--out", "{tmp}/o"],
+     _results_csv("target,model,accuracy,logme\n"), "has no data rows"),
 ]
 
 

@@ -227,30 +227,46 @@ def _show_selection(result) -> None:
     for regime in result.config.regimes:
         title = f"selection benchmark ({result.config.preset}), {regime}: means over targets [95% CI]"
         table = Table(title=escape(title), header_style="bold")
-        for column in ("score", "weighted tau", "top-1 gain", "top-3 gain", "trials to best"):
-            table.add_column(column, justify="left" if column == "score" else "right", no_wrap=True)
+        for column in ("score", "group", "weighted tau", "top-1 gain", "top-3 gain", "top-3 regret", "trials to best"):
+            table.add_column(column, justify="left" if column in ("score", "group") else "right", no_wrap=True)
+        groups = ("prior", "baseline", "score")  # priors, baselines, then scores; by weighted tau within each
         regime_rows = sorted((r for r in rows if r["regime"] == regime),
-                             key=lambda r: -(r.get("weighted_kendall") if r.get("weighted_kendall") is not None else -9))
+                             key=lambda r: (groups.index(r["group"]) if r.get("group") in groups else len(groups),
+                                            -(r.get("weighted_kendall") if r.get("weighted_kendall") is not None
+                                              else -9)))
         for r in regime_rows:
-            table.add_row(escape(r["score"]), _ci(r, "weighted_kendall"), _ci(r, "top1_gain"), _ci(r, "top3_gain"),
+            table.add_row(escape(r["score"]), escape(r.get("group", "")), _ci(r, "weighted_kendall"),
+                          _ci(r, "top1_gain"), _ci(r, "top3_gain"), _ci(r, "top3_regret"),
                           _ci(r, "trials_to_best", signed=False))
         out.print(table)
+    if result.claims:
+        out.print(_claims_table(f"selection benchmark ({result.config.preset}): the claims of Deshpande et al. "
+                                "[95% CI]", result.claims))
     out.print(f"wrote {escape(str(result.files['this report']))} and {len(result.files) - 1} tables and figures in "
               f"{escape(str(result.out_dir))}")
+
+
+def _claims_table(title: str, claims) -> Table:
+    """The claims as a table: a yes/no verdict with numbers, or a judged interval (studies._claims)."""
+    table = Table(title=escape(title), header_style="bold")
+    for column in ("claim", "setting", "verdict", "numbers"):
+        table.add_column(column, overflow="fold")
+    for c in claims:
+        if "verdict" in c:
+            verdict = c["verdict"] if c["verdict"] == "holds" else f"[red]{escape(c['verdict'])}[/]"
+        else:
+            verdict = "yes" if c["supported"] else "[red]no[/]"
+        numbers = c.get("evidence", c.get("numbers", ""))
+        table.add_row(escape(c["claim"]), escape(c["setting"]), verdict, escape(numbers))
+    return table
 
 
 def _show_claims(title: str):
     """A printer of a result's claims under ``title`` (formatted with ``preset``)."""
 
     def show(result) -> None:
-        table = Table(title=escape(title.format(preset=result.config.preset)), header_style="bold")
-        for column in ("claim", "setting", "supported", "numbers"):
-            table.add_column(column, overflow="fold")
-        for c in result.claims:
-            table.add_row(escape(c["claim"]), escape(c["setting"]), "yes" if c["supported"] else "[red]no[/]",
-                          escape(c["numbers"]))
         out = _console()
-        out.print(table)
+        out.print(_claims_table(title.format(preset=result.config.preset), result.claims))
         out.print(f"wrote {escape(str(result.files['report']))} and {len(result.files) - 1} tables and figures in "
                   f"{escape(str(result.out_dir))}")
 
@@ -701,6 +717,57 @@ def _write_ranking(ranking, out_dir: Path, csv_path: Optional[Path], *, extra: d
     if csv_path is not None:
         written.append(Path(write_csv(csv_path, table)))
     return written
+
+
+def _read_results_csv(path: Path) -> list[dict]:
+    """The rows of a results CSV as ``csv.DictReader`` gives them (validation: evaluate.check_table)."""
+    import csv
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"results table {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"results table {path} is a folder, not a CSV file")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"results table {path} is not a readable CSV file ({exc})") from None
+    if not rows:
+        raise ValueError(f"results table {path} has no data rows (a header line and one row per target and model)")
+    return rows
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    results: Path = typer.Argument(..., help="CSV: target, model, accuracy, one column per score (optional: regime)."),
+    baseline: Optional[str] = typer.Option(
+        None, help="Model every selection must beat (gains over it); without it, relative top-k accuracy."
+    ),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", help="Output folder (default: transferlab-out/evaluate-RESULTS)."
+    ),
+    seed: int = typer.Option(0, help="Seed of the bootstrap over targets."),
+) -> None:
+    """Judge scores from fine-tuning done elsewhere: the selection study's metrics, intervals and figures."""
+    _check_output(out_dir, "--out", folder=True)
+    from transferlab.evaluate import evaluate_table
+    from transferlab.report import write_table_report
+
+    if seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0; got {seed}")
+    evaluation = evaluate_table(_read_results_csv(results), baseline=baseline, seed=seed)
+    out_dir = out_dir if out_dir is not None else Path("transferlab-out") / f"evaluate-{_slug(Path(results).stem)}"
+    written = write_table_report(evaluation, out_dir, source=Path(results).name)
+    for regime in evaluation["regimes"]:
+        rows = [r for r in evaluation["summary"] if r["regime"] == regime]
+        rows.sort(key=lambda r: -(r["weighted_kendall"] if r["weighted_kendall"] is not None else -9))
+        _print_rows(f"Regime {regime}: means over {len(evaluation['targets'])} targets (95% intervals in summary.csv)",
+                    rows, ["score", "n_targets", "weighted_kendall", "spearman", "pearson",
+                           "top1_gain" if baseline else "relative_top1_accuracy",
+                           "top3_gain" if baseline else "relative_top3_accuracy", "trials_to_best"])
+    _print_written(list(written.values()))
 
 
 @data_app.command("list")

@@ -118,6 +118,16 @@ def test_tiny_study_end_to_end(tiny_study):
         assert (out / figure).is_file()
     assert json.loads((out / "config.json").read_text())["preset"] == "tiny"
     assert "weighted tau" in result.output
+    # The verdicts: claims judged, baselines grouped, fidelity and regret, stability (issue 19).
+    claims = list(csv.DictReader(open(out / "claims.csv")))
+    assert claims and {r["verdict"] for r in claims} <= {"holds", "does not hold", "inconclusive"}
+    assert {r["group"] for r in summary} == {"score", "baseline", "prior"}
+    for section in ("## Claims", "## Fidelity and regret", "## Stability"):
+        assert section in report, section
+    stability = list(csv.DictReader(open(out / "stability.csv")))
+    assert {r["score"] for r in stability} <= set(cfg.scores) and stability
+    for figure in ("stability_pool_size.png", "stability_leave_out.png", "stability_setups.png"):
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG", figure
 
 
 def test_trials_to_best_matches_the_csv_rows(tiny_study):

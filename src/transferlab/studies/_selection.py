@@ -67,6 +67,8 @@ class SelectionResult:
     metrics: tuple[dict, ...]
     summary: tuple[dict, ...]
     cost: tuple[dict, ...]
+    #: The paper's claims, each judged by a statistic's interval (``claims.csv``).
+    claims: tuple[dict, ...] = ()
     out_dir: Path | None = None
     files: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
@@ -172,9 +174,10 @@ def _plan(cfg: SelectionConfig, run: StudyRun) -> Plan:
 
 def _collect(cfg: SelectionConfig, plan: Plan, results: dict) -> dict:
     from transferlab.studies._selection_report import evaluate_selection
+    from transferlab.studies._selection_stability import stability_analyses
 
     zoo = plan.context["zoo"]
-    finetune_rows, score_rows = [], []
+    finetune_rows, score_rows, per_lr_rows = [], [], []
     members = {m.name: m for m in zoo}
     for job in plan.jobs["finetune"]:
         r = results[job.key]
@@ -194,6 +197,8 @@ def _collect(cfg: SelectionConfig, plan: Plan, results: dict) -> dict:
                 "seconds": r["seconds"],
             }
         )
+        per_lr_rows += [{**{k: finetune_rows[-1][k] for k in ("target", "regime", "model")}, "lr": p["lr"],
+                         "test_accuracy": p["test_accuracy"]} for p in r["per_lr"]]
     score_seconds = []
     for job in plan.jobs["score"]:
         r = results[job.key]
@@ -203,6 +208,10 @@ def _collect(cfg: SelectionConfig, plan: Plan, results: dict) -> dict:
             score_rows.append({"target": target, "regime": kw["regime"], **row})
         score_seconds.append({"target": target, "regime": kw["regime"], "scores": r["scores"], **r["seconds"]})
     evaluation = evaluate_selection(cfg, zoo, finetune_rows, score_rows, score_seconds)
+    evaluation["stability"] = stability_analyses(  # re-evaluation of the cached results only
+        cfg, list(members), finetune_rows, score_rows, per_lr_rows,
+        list(dict.fromkeys(r["score"] for r in evaluation["metrics"])),
+    )
     return {"finetune": finetune_rows, "scores": score_rows, "evaluation": evaluation}
 
 
@@ -218,6 +227,7 @@ def _report(cfg: SelectionConfig, tables: dict, run: StudyRun) -> SelectionResul
         metrics=tuple(evaluation["metrics"]),
         summary=tuple(evaluation["summary"]),
         cost=tuple(evaluation["cost"]),
+        claims=tuple(evaluation.get("claims", ())),
         out_dir=run.out_dir,
         files=files,
         seconds=run.seconds,

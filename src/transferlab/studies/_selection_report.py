@@ -8,10 +8,19 @@ from pathlib import Path
 import numpy as np
 
 from transferlab._atomic import atomic_write_bytes
-from transferlab.evaluate import bootstrap_ci, selection_metrics
+from transferlab.evaluate import fidelity_metrics, selection_metrics, summarise_over_targets
 from transferlab.report import plot_metric_bars, plot_score_grid, write_csv
 from transferlab.scores import NEED_ARGUMENTS
 from transferlab.scores import spec as score_spec
+from transferlab.studies._selection_claims import (
+    baselines_markdown,
+    claims_markdown,
+    fidelity_markdown,
+    group_order,
+    judge_selection,
+    score_group,
+    with_groups,
+)
 
 #: The ground truths a ranking is compared with: the paper's protocol (best test
 #: accuracy over the LR grid) and the honest one (LR chosen on a validation split).
@@ -43,7 +52,6 @@ def evaluate_selection(cfg, zoo, finetune_rows, score_rows, score_seconds) -> di
     seconds_by = {(s["target"], s["regime"]): s for s in score_seconds}
 
     metrics, cost = [], []
-    per_group = defaultdict(list)
     for (target, regime), secs in seconds_by.items():
         names = secs["scores"]
         brute = sum(accuracy[(target, regime, m)]["seconds"] for m in members)
@@ -52,11 +60,11 @@ def evaluate_selection(cfg, zoo, finetune_rows, score_rows, score_seconds) -> di
             for name in names:
                 values = np.array([scored[(target, regime, m)][name] for m in members], dtype=float)
                 row = selection_metrics(values, acc, baseline=members.index(baseline or members[0]), ks=(1, 3))
+                row.update(fidelity_metrics(values, acc, ks=(1, 3)))  # gap fidelity, top-1/top-3 regret
                 if baseline is None:  # no generic expert in the zoo: no gain to report
                     row.update({k: None for k in row if k.endswith("_gain")})
                 row = {"target": target, "regime": regime, "truth": truth, "score": name, **row}
                 metrics.append(row)
-                per_group[(regime, truth, name)].append(row)
         ft_seconds = np.array([accuracy[(target, regime, m)]["seconds"] for m in members])
         for name in names:
             values = np.array([scored[(target, regime, m)][name] for m in members], dtype=float)
@@ -77,16 +85,12 @@ def evaluate_selection(cfg, zoo, finetune_rows, score_rows, score_seconds) -> di
                 }
             )
 
-    summary = []
-    for (regime, truth, name), rows in sorted(per_group.items()):
-        flat = {"regime": regime, "truth": truth, "score": name, "n_targets": len(rows)}
-        for metric in (k for k in rows[0] if k not in _KEYS):
-            values = [r[metric] for r in rows if r[metric] is not None]
-            # A metric undefined on all but one target (constant accuracies) has no interval.
-            est, low, high = bootstrap_ci(values, seed=cfg.seed) if len(values) >= 2 else (None, None, None)
-            flat[metric], flat[f"{metric}_low"], flat[f"{metric}_high"] = est, low, high
-        summary.append(flat)
-    return {"metrics": metrics, "summary": summary, "cost": cost, "baseline": baseline}
+    # Means over targets with bootstrap intervals; a metric defined on < 2 targets has none.
+    summary = summarise_over_targets(metrics, ("regime", "truth", "score"), seed=cfg.seed)
+    evaluation = {"metrics": with_groups(metrics), "summary": with_groups(summary), "cost": cost,
+                  "baseline": baseline}
+    evaluation.update(judge_selection(cfg, evaluation, finetune_rows))  # claims, scores against baselines
+    return evaluation
 
 
 def _cost_summary(cost) -> list[dict]:
@@ -144,28 +148,35 @@ def _markdown(cfg, evaluation, files) -> str:
         "",
         "Means over targets with bootstrap 95% intervals.",
         "",
+        *claims_markdown(evaluation.get("claims", [])),
     ]
     for regime in cfg.regimes:
         for truth in TRUTHS:
             rows = [r for r in evaluation["summary"] if r["regime"] == regime and r["truth"] == truth]
             if not rows:
                 continue
-            rows.sort(key=lambda r: -(r.get("weighted_kendall") if r.get("weighted_kendall") is not None else -9))
+            # Priors, then baselines, then scores; by weighted tau within each group.
+            rows.sort(key=lambda r: (group_order(r["score"]),
+                                     -(r.get("weighted_kendall") if r.get("weighted_kendall") is not None else -9)))
             lines += [
                 f"## {regime}, ground truth `{truth}`",
                 "",
-                "| score | weighted tau | Spearman | Pearson | top-1 gain | top-3 gain | trials to best (random) |",
-                "|---|---|---|---|---|---|---|",
+                "| score | group | weighted tau | Spearman | Pearson | top-1 gain | top-3 gain "
+                "| trials to best (random) |",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for r in rows:
                 trials = r.get("trials_to_best")
                 rand = r.get("random_trials_to_best")
                 lines.append(
-                    f"| {r['score']} | {_interval(r, 'weighted_kendall')} | {_interval(r, 'spearman')} | "
+                    f"| {r['score']} | {score_group(r['score'])} | {_interval(r, 'weighted_kendall')} | "
+                    f"{_interval(r, 'spearman')} | "
                     f"{_interval(r, 'pearson')} | {_interval(r, 'top1_gain')} | {_interval(r, 'top3_gain')} | "
                     f"{'n/a' if trials is None else f'{trials:.2f}'} ({'n/a' if rand is None else f'{rand:.2f}'}) |"
                 )
             lines.append("")
+    lines += baselines_markdown(evaluation.get("versus_baselines", []))
+    lines += fidelity_markdown(cfg, evaluation["summary"])
     lines += [
         "## Cost",
         "",
@@ -180,6 +191,10 @@ def _markdown(cfg, evaluation, files) -> str:
             f"| {r['score']} | {r['brute_force_seconds']:.1f} | {r['scoring_seconds']:.2f} | {r['top1_seconds']:.1f} | "
             f"{r['top3_seconds']:.1f} | {r['scoring_ratio']:.3f} | {r['top3_ratio']:.3f} |"
         )
+    if evaluation.get("stability"):  # the "Stability" section (studies/_selection_stability.py)
+        from transferlab.studies._selection_stability import stability_markdown
+
+        lines += ["", *stability_markdown(cfg, evaluation["stability"])]
     lines += ["", "## Files", ""]
     lines += [f"- `{Path(p).name}`: {what}" for what, p in files.items()]
     return "\n".join(lines) + "\n"
@@ -196,6 +211,11 @@ def write_report(cfg, out_dir: Path, finetune_rows, score_rows, evaluation) -> d
         "metrics averaged over targets, with 95% intervals": write_csv(out_dir / "summary.csv", evaluation["summary"]),
         "cost per target, regime and score": write_csv(out_dir / "cost.csv", evaluation["cost"]),
     }
+    for what, name, rows in (("the paper's claims, each judged by an interval", "claims.csv", evaluation["claims"]),
+                             ("each score's lead in weighted tau over the best baseline", "versus_baselines.csv",
+                              evaluation["versus_baselines"])):
+        if rows:  # none without a generic expert, two scores or a baseline
+            files[what] = write_csv(out_dir / name, rows)
     names = sorted({r["score"] for r in evaluation["metrics"]})
     for name in names:
         files[f"{name} against fine-tuned accuracy, every target and regime"] = plot_score_grid(
@@ -217,6 +237,10 @@ def write_report(cfg, out_dir: Path, finetune_rows, score_rows, evaluation) -> d
     )
     cost_rows = _cost_summary(evaluation["cost"])
     files["cost table"] = write_csv(out_dir / "cost_summary.csv", cost_rows)
+    if evaluation.get("stability"):
+        from transferlab.studies._selection_stability import write_stability
+
+        files.update(write_stability(cfg, out_dir, evaluation["stability"]))
     # Written by run_study once the report is done.
     files["resolved configuration"] = out_dir / "config.json"
     files["code versions, executor and wall time"] = out_dir / "provenance.json"

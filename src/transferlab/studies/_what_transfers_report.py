@@ -9,15 +9,12 @@ import numpy as np
 
 from transferlab._atomic import atomic_write_bytes
 from transferlab.report import save_figure, write_csv  # also selects the Agg backend
+from transferlab.studies._claims import claim as _claim
 from transferlab.studies._correlation_report import _band, _by, mean_and_se
 
 
 def _mean(rows, column) -> tuple[float, float]:
     return mean_and_se([r[column] for r in rows]) if rows else (float("nan"), 0.0)
-
-
-def _claim(claim, setting, supported, numbers) -> dict:
-    return {"claim": claim, "setting": setting, "supported": bool(supported), "numbers": numbers}
 
 
 def claims_from(cfg, tables) -> list[dict]:
