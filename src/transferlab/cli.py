@@ -518,7 +518,10 @@ def select(
     steps: Optional[int] = typer.Option(None, help="Budget per learning rate in optimiser steps (default: 30)."),
     epochs: Optional[int] = typer.Option(None, help="Budget per learning rate in epochs (instead of --steps)."),
     batch_size: int = typer.Option(32, help="Mini-batch size."),
-    freeze: str = typer.Option("none", help="none: fine-tune everything; backbone: train the new head only."),
+    freeze: str = typer.Option(
+        "none", help="none: fine-tune everything; backbone: train the new head only (a linear probe); "
+        "K: freeze the first K stages where known (our file: networks)."
+    ),
     patience: int = typer.Option(3, help="Early stopping: epochs without a lower validation loss (0: off)."),
     val_fraction: float = typer.Option(0.2, help="Share of each class's training images held out for validation."),
     bootstrap: int = typer.Option(100, help="The ranking's bootstrap resamples (0: off)."),

@@ -132,6 +132,7 @@ def test_frozen_backbone_keeps_the_backbone_weights(byo, tmp_path):
         (["--lrs", "fast"], "--lrs must be comma-separated numbers"),
         (["--steps", "3", "--epochs", "2"], "steps or epochs, not both"),
         (["--freeze", "half"], "freeze must be one of"),
+        (["--score", "logme", "--freeze", "7"], "freeze is 7 stages but"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(byo, extra, message):
@@ -151,3 +152,18 @@ def test_a_data_folder_with_one_class_is_refused(byo, tmp_path):
     result = runner.invoke(app, ["select", "--models", _models(byo, "convnet")[0], "--data", str(tmp_path / "one"),
                                  "--top-k", "1", "-q"])
     assert result.exit_code == 2 and "at least 2" in result.output and "Traceback" not in result.output
+
+
+def test_freezing_the_first_stage_keeps_it_and_trains_the_rest(byo, tmp_path):
+    models = _models(byo, "convnet")
+    result = select(models, byo / "images", top_k=1, freeze=1, lrs=[0.1], steps=3, bootstrap=0, progress=False,
+                    out_dir=tmp_path)
+    saved = load_model(f"file:{result.checkpoint}").module.state_dict()
+    original = to_finetunable(load_model(models[0]), 6, seed=0)
+    first = original.stage_names[0]
+    state = original.state_dict()
+    frozen = [k for k in state if k.startswith(f"stages.{first}.")]
+    trained = [k for k in state if k.startswith("stages.") and k not in frozen and k.endswith("weight")]
+    assert frozen and trained
+    assert all(torch.equal(saved[k], state[k]) for k in frozen)
+    assert any(not torch.equal(saved[k], state[k]) for k in trained)

@@ -44,7 +44,8 @@ LRS = (0.03, 0.01)
 TOP_K = 3
 #: The default budget: optimiser steps per learning rate.
 STEPS = 30
-#: Freezing choices: ``"none"`` fine-tunes everything; ``"backbone"`` trains the new head only (a linear probe).
+#: Freezing choices: ``"none"`` fine-tunes everything; ``"backbone"`` trains the new head only (a linear
+#: probe); an integer freezes that many first stages.
 FREEZE = ("none", "backbone")
 _JOB = "transferlab.rank._select:finetune_job"
 
@@ -117,7 +118,7 @@ def select(
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int = 32,
-    freeze: str = "none",
+    freeze: str | int = "none",
     val_fraction: float = 0.2,
     patience: int | None = 3,
     seed: int = 0,
@@ -153,8 +154,12 @@ def select(
         The budget per learning rate, in optimiser steps or epochs (one of
         them); default :data:`STEPS` steps.
     batch_size : int, default 32
-    freeze : {"none", "backbone"}
-        ``"backbone"`` trains the new head only: a linear probe.
+    freeze : {"none", "backbone"} or int, default "none"
+        ``"backbone"`` trains the new head only: a linear probe. An integer ``k``
+        freezes the first ``k`` stages where the candidate's stages are known
+        (our ``file:`` networks: e.g. ``conv1``, ``conv2``, ...; an ``hf:``
+        model is one stage, its backbone); a candidate with fewer stages is
+        refused when it is fine-tuned.
     val_fraction : float, default 0.2
         Share of each class's training images held out to choose the rate and
         to stop early (at least one per class; a class needs two images).
@@ -278,8 +283,11 @@ def finetune_job(*, spec: str, data: str, fingerprint: str, lrs: list, steps: in
     start = time.perf_counter()
     for lr in lrs:
         candidate = copy.deepcopy(net)
-        if freeze == "backbone":
-            candidate.freeze_stages(len(candidate.stage_names))
+        if freeze != "none":
+            stages = len(candidate.stage_names)
+            if freeze != "backbone" and freeze > stages:
+                raise ValueError(f"freeze is {freeze} stages but {spec} has {stages} ({', '.join(candidate.stage_names)})")
+            candidate.freeze_stages(stages if freeze == "backbone" else freeze)
         config = TrainConfig(epochs=epochs or 1, steps=steps, batch_size=batch_size, lr=float(lr), seed=seed,
                              device=device)
         result = fit(candidate, fit_data, config, eval_data=val_data, patience=patience, progress=False)
@@ -382,8 +390,14 @@ def _check_settings(lrs, steps, epochs, batch_size, freeze, val_fraction, patien
         steps = check_scalar(steps, "steps", numbers.Integral, min_val=1)
     if epochs is not None:
         epochs = check_scalar(epochs, "epochs", numbers.Integral, min_val=1)
-    if freeze not in FREEZE:
-        raise ValueError(f"freeze must be one of {FREEZE}; got {freeze!r}")
+    if isinstance(freeze, str) and freeze.strip().isdigit():
+        freeze = int(freeze)
+    if isinstance(freeze, str) or isinstance(freeze, bool) or not isinstance(freeze, numbers.Integral):
+        if freeze not in FREEZE:
+            raise ValueError(f"freeze must be one of {FREEZE} or a number of stages; got {freeze!r}")
+    else:
+        freeze = check_scalar(freeze, "freeze", numbers.Integral, min_val=0)
+        freeze = "none" if freeze == 0 else freeze
     if patience is not None:
         patience = check_scalar(patience, "patience", numbers.Integral, min_val=1)
     return {
