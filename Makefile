@@ -56,6 +56,7 @@ bench: setup
 	$(PY) bench/selection_cost.py
 	$(PY) bench/bound.py
 	$(PY) bench/import_time.py
+	$(PY) bench/bootstrap.py
 
 clean:
 	rm -rf $(VENV) $(EXTRAS_VENV) transferlab-out .pytest_cache
