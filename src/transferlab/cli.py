@@ -208,7 +208,8 @@ def _ci(row: dict, metric: str, *, signed: bool = True) -> str:
 def _show_demo(result) -> None:
     out = _console()
     columns = ["model", "arch", "source", "source_accuracy", *result.ranking.scores, "fine_tuned_accuracy"]
-    _print_rows(f"Zoo ranked for {result.target} (sorted by {result.ranking.scores[0]})", result.rows, columns)
+    _print_rows(f"Zoo ranked for {result.target} (sorted by consensus rank over {', '.join(result.ranking.scores)})",
+                result.rows, columns)
     best = max(result.rows, key=lambda r: r["fine_tuned_accuracy"])
     out.print(f"best model after fine-tuning: [bold]{escape(best['model'])}[/] ({best['fine_tuned_accuracy']:.4f})")
     for score in result.ranking.scores:
