@@ -116,12 +116,7 @@ def bootstrap_score(score, labels: np.ndarray, arrays: dict, *, seed: int, resam
 
     def one(b: int) -> float:
         indices, _ = draw(classes, labels.shape[0], seed, b)
-        try:
-            value = score.compute(labels[indices], **resample_arrays(arrays, indices), **options)
-        except ValueError:
-            return np.nan
-        value = float(value)
-        return value if np.isfinite(value) else np.nan
+        return float(_or_nan(lambda: score.compute(labels[indices], **resample_arrays(arrays, indices), **options)))
 
     return _map(one, resamples, workers)
 
@@ -141,15 +136,11 @@ def _bootstrap_weighted(score, labels: np.ndarray, classes: list[np.ndarray], ar
     if resamples == 0:
         return np.zeros(0)
     weights = np.stack([draw(classes, labels.shape[0], seed, b)[1] for b in range(resamples)])
-    n_chunks = min(resamples, workers or min(8, os.cpu_count() or 1))
+    n_chunks = min(resamples, _workers(workers))
     chunks = np.array_split(np.arange(resamples), n_chunks)
 
     def one(w: np.ndarray) -> float:
-        try:
-            value = float(score.compute(labels, **arrays, **options, sample_weight=w))
-        except ValueError:
-            return np.nan
-        return value if np.isfinite(value) else np.nan
+        return float(_or_nan(lambda: score.compute(labels, **arrays, **options, sample_weight=w)))
 
     def chunk(c: int) -> np.ndarray:
         rows = weights[chunks[c]]
@@ -172,17 +163,31 @@ def bootstrap_pool(score, labels: np.ndarray, pool: list, *, seed: int, resample
 
     def one(b: int) -> np.ndarray:
         indices, _ = draw(classes, labels.shape[0], seed, b)
-        try:
-            values = np.asarray(score.compute_pool([f[indices] for f in pool], labels[indices]), dtype=float)
-        except ValueError:
-            return np.full(len(pool), np.nan)
-        return np.where(np.isfinite(values), values, np.nan)
+        return _or_nan(lambda: score.compute_pool([f[indices] for f in pool], labels[indices]), len(pool))
 
     return np.array(_map(one, resamples, workers, scalar=False)).reshape(resamples, len(pool))
 
 
+def _or_nan(call, shape=()) -> np.ndarray:
+    """``call()`` as floats, NaN where it is not finite; all NaN (of ``shape``) when it raises ValueError.
+
+    A resample the score rejects (e.g. a class whose resampled rows are all equal)
+    counts as missing, not as an error: the caller drops it for every candidate.
+    """
+    try:
+        values = np.asarray(call(), dtype=float)
+    except ValueError:
+        return np.full(shape, np.nan)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _workers(workers: int | None) -> int:
+    """Threads over the resamples: as given, else the CPU count, at most 8."""
+    return workers or min(8, os.cpu_count() or 1)
+
+
 def _map(fn, resamples: int, workers: int | None, *, scalar: bool = True):
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = _workers(workers)
     with one_blas_thread():
         if workers <= 1 or resamples <= 1:
             out = [fn(b) for b in range(resamples)]

@@ -109,7 +109,7 @@ class Ranking:
         """The values of one column, in row order (``None`` reads as NaN)."""
         if self.rows and name not in self.rows[0]:
             raise ValueError(f"no column {name!r} in the ranking; columns are {list(self.rows[0])}")
-        return np.array([np.nan if row[name] is None else row[name] for row in self.rows], dtype=float)
+        return _column(self.rows, name)
 
     def table(self) -> list[dict]:
         """Flat rows for a CSV: each row's columns, then per score its ``_rank``, ``_low``, ``_high``, ``_p_best``."""
@@ -366,7 +366,7 @@ def rank(
         # baselines and priors any candidate can give (a prior only some carry shows as None)
         everyone = default_scores(frozenset.intersection(*provided))
         per_model = tuple(n for n in default_scores(frozenset.union(*provided))
-                          if n in everyone or getattr(spec(n), "group", "score") != "score")
+                          if n in everyone or spec(n).group != "score")
         if target_kind == "regression" and spec("linear_mse").needs <= frozenset.intersection(*provided):
             at = 1 if per_model[:1] == ("logme",) else 0
             per_model = (*per_model[:at], "linear_mse", *per_model[at:])
@@ -453,12 +453,12 @@ def _supported(names, target_kind: str, notes: list, what: str) -> tuple[str, ..
 
 def _resampled(score) -> bool:
     """Whether the bootstrap recomputes ``score`` (its spec's ``resample`` trait)."""
-    return bool(getattr(score.traits, "resample", True))
+    return score.resample
 
 
 def _skip_reason(name: str) -> str:
     score = spec(name)
-    if getattr(score, "group", "score") == "prior":
+    if score.group == "prior":
         return "target-blind: it reads no target data, so resampling the target cannot move it"
     return ("its spec says the bootstrap does not recompute it (resample=False: too costly per resample, "
             "or meaningless on repeated rows)")
@@ -467,18 +467,14 @@ def _skip_reason(name: str) -> str:
 def _decide(target, per_model, pooled, rows, boot, seconds, *, resamples: int, seed: int) -> Ranking:
     """Ranks, intervals, P(best), agreement and the recommendation; rows sorted by consensus."""
     columns = (*per_model, *pooled)
-    groups = {name: getattr(spec(name), "group", "score") for name in columns}
-
-    def column(name):
-        return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
-
-    rank_of = {name: _decision.ranks(column(name)) for name in columns}
+    groups = {name: spec(name).group for name in columns}
+    rank_of = {name: _decision.ranks(_column(rows, name)) for name in columns}
     evidence = [n for n in columns if groups[n] == "score" and not np.isnan(rank_of[n]).all()]
     if not evidence:  # only baselines or priors were asked: they are the evidence
         evidence = [n for n in columns if not np.isnan(rank_of[n]).all()]
     consensus = (_decision.consensus([rank_of[n] for n in evidence]) if evidence
                  else np.full(len(rows), np.nan))
-    first_value = column(columns[0])
+    first_value = _column(rows, columns[0])
     order = sorted(range(len(rows)), key=lambda i: (
         math.inf if math.isnan(consensus[i]) else consensus[i],
         math.inf if math.isnan(first_value[i]) else -first_value[i]))
@@ -510,7 +506,7 @@ def _decide(target, per_model, pooled, rows, boot, seconds, *, resamples: int, s
         # bias); the spread and the pairing across models are what the decision reads.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a model without values: all-NaN column
-            bias = np.nanmedian(matrix, axis=0) - column_in(rows, name)
+            bias = np.nanmedian(matrix, axis=0) - _column(rows, name)
         matrix = matrix - bias[None, :]
         matrices[name] = matrix
         low, high = _decision.intervals(matrix)
@@ -519,7 +515,7 @@ def _decide(target, per_model, pooled, rows, boot, seconds, *, resamples: int, s
             "low": low, "high": high, "p_best": _decision.p_best(matrix),
             "within_noise": _decision.within_noise(matrix, best), "bias": bias,
         }
-    names, tau = _decision.kendall_matrix({n: column_in(rows, n) for n in columns if groups[n] == "score"})
+    names, tau = _decision.kendall_matrix({n: _column(rows, n) for n in columns if groups[n] == "score"})
     primary = next((n for n in evidence if n in matrices), None)
     top = int(np.argmin(np.where(np.isnan(consensus), np.inf, consensus))) if len(rows) else 0
     recommendation = _decision.recommend(
@@ -537,7 +533,7 @@ def _decide(target, per_model, pooled, rows, boot, seconds, *, resamples: int, s
     )
 
 
-def column_in(rows, name: str) -> np.ndarray:
+def _column(rows, name: str) -> np.ndarray:
     """One column of ``rows`` as floats (``None`` as NaN)."""
     return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
 
