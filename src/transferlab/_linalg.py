@@ -20,7 +20,7 @@ import contextlib
 
 import numpy as np
 
-__all__ = ["gram", "weighted_gram", "one_blas_thread"]
+__all__ = ["gram", "weighted_gram", "one_blas_thread", "binary_exponent"]
 
 #: How many :func:`one_blas_thread` contexts are open (process-wide, like the BLAS setting).
 _ONE_THREAD_DEPTH = 0
@@ -147,6 +147,22 @@ def weighted_gram(a, weights) -> np.ndarray:
         upper = blas.dsyrk(1.0, rooted.T, trans=0)  # one BLAS thread: safe, half the flops
         return np.triu(upper) + np.triu(upper, 1).T
     return (a * weights[:, None]).T @ a
+
+
+def binary_exponent(values) -> int:
+    """The exponent ``e`` with ``max|values|`` in ``[2^(e-1), 2^e)``; 0 when every value is 0.
+
+    Scaling by ``2^-e`` (``np.ldexp(x, -e)``) is exact in float64 and brings the
+    largest magnitude into ``[0.5, 1)``: the scores that are invariant to
+    ``x -> c x`` (or rescale a parameter with it) use it to keep their products
+    clear of overflow and underflow over the whole float64 range.
+
+    Examples
+    --------
+    >>> binary_exponent([0.5, -3.0]), binary_exponent(np.zeros(3)), binary_exponent(1e300)
+    (2, 0, 997)
+    """
+    return int(np.frexp(np.max(np.abs(values), initial=0.0))[1])
 
 
 def _matrix(values, name: str) -> np.ndarray:

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from transferlab._linalg import binary_exponent
 from transferlab._validation import check_features_labels, check_scalar, check_source_features
 from transferlab.scores._linalg import _class_sums
 from transferlab.scores._registry import register_score
@@ -55,7 +56,7 @@ def _emd_between_class_means(S, ys, cs, T, yt, ct) -> float:
     where the similarity is 0.0.
     """
     top = max(float(np.max(np.abs(S))), float(np.max(np.abs(T))))
-    unit = float(np.ldexp(1.0, int(np.frexp(top)[1]) - 1)) if top > 0 else 1.0
+    unit = float(np.ldexp(1.0, binary_exponent(top) - 1)) if top > 0 else 1.0
     mu_s, w_s = _class_means_and_weights(S / unit, ys, cs)
     mu_t, w_t = _class_means_and_weights(T / unit, yt, ct)
     # Euclidean ground cost between every source and target class mean (Cs, Ct), from the

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import scipy.linalg
 
-from transferlab._linalg import gram
+from transferlab._linalg import binary_exponent, gram
 from transferlab._validation import check_features, check_scalar, check_targets
 from transferlab.scores._linalg import _centre
 from transferlab.scores._registry import register_score
@@ -114,7 +114,7 @@ def _linear_mse(F: np.ndarray, Y: np.ndarray, alpha: float) -> float:
     """Minus the mean training squared error of ridge with an intercept (clean float64 input)."""
     Fc, Yc = _centre(F), _centre(Y)
     # Dividing F by 2**e and alpha by 4**e (exact) gives the same fit, with products clear of overflow.
-    e = int(np.frexp(np.max(np.abs(Fc), initial=0.0))[1])
+    e = binary_exponent(Fc)
     Fc, alpha = np.ldexp(Fc, -e), float(np.ldexp(alpha, -2 * e))
     n, d = Fc.shape
     if d <= n:

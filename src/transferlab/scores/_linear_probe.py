@@ -20,6 +20,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from transferlab._linalg import binary_exponent
 from transferlab._validation import (
     check_features,
     check_features_labels,
@@ -197,14 +198,13 @@ def linear_probe(
     C = check_scalar(C, "C", numbers.Real, min_val=0, include_boundaries="neither")
     max_iter = check_int(max_iter, "max_iter")
     seed = check_seed(seed)
+    # a power of two: exact, and the scaler's squares can neither overflow nor underflow
+    X = np.ldexp(X, -binary_exponent(X))
     if target_kind == "regression":
         return _ridge_r2(X, Y, n_splits=n_splits, alpha=1.0 / float(C), seed=seed)
     if not isinstance(metric, str) or metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(repr(m) for m in METRICS)}; got {metric!r}")
     n_splits = min(n_splits, int(np.bincount(y).min()))
-    magnitude = float(np.max(np.abs(X)))
-    if magnitude > 0:  # a power of two: exact, and the scaler's squares can neither overflow nor underflow
-        X = np.ldexp(X, -int(np.frexp(magnitude)[1]))  # X / 2**e, magnitude = m 2**e with m in [0.5, 1)
     probe = Pipeline([("scale", StandardScaler()), ("logistic", LogisticRegression(C=float(C), max_iter=max_iter))])
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     result = cross_validate(probe, X, y, cv=folds, scoring=METRICS[metric], error_score="raise")
@@ -212,13 +212,11 @@ def linear_probe(
 
 
 def _ridge_r2(X: np.ndarray, Y: np.ndarray, *, n_splits: int, alpha: float, seed: int) -> float:
-    """The mean K-fold held-out R^2 of a standardised ridge regression (clean ``X``, ``Y`` (N, K))."""
+    """The mean K-fold held-out R^2 of a standardised ridge regression (clean ``X`` scaled by a power of
+    two to max|X| < 1, ``Y`` (N, K))."""
     if X.shape[0] < 4:
         raise ValueError(f"a cross-validated R^2 needs at least 4 samples (2 folds of 2); got {X.shape[0]}")
     n_splits = min(n_splits, X.shape[0] // 2)  # every held-out fold has 2 samples: its R^2 is defined
-    magnitude = float(np.max(np.abs(X)))
-    if magnitude > 0:
-        X = np.ldexp(X, -int(np.frexp(magnitude)[1]))
     probe = Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=alpha))])
     folds = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
     y = Y[:, 0] if Y.shape[1] == 1 else Y

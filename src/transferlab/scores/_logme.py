@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transferlab._linalg import gram, weighted_gram
+from transferlab._linalg import binary_exponent, gram, weighted_gram
 from transferlab._validation import (
     check_features,
     check_features_labels,
@@ -171,7 +171,7 @@ def _spectra(F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None) ->
             full = bool(keep.all())
             Fk, Yk, w = (F, Y, w) if full else (F[keep], Y[keep], w[keep])
             n = float(np.sum(w))
-        exponent = int(np.frexp(np.max(row_max if full else row_max[keep], initial=0.0))[1])
+        exponent = binary_exponent(row_max if full else row_max[keep])
         if full and exponent in shared:
             Fs, G = shared[exponent]
         else:

@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from transferlab._linalg import binary_exponent
 from transferlab._validation import check_features_labels, check_scalar, check_seed, check_source_features
 from transferlab.scores._linalg import _class_sums
 from transferlab.scores._registry import register_score
@@ -80,8 +81,7 @@ def _to_unit_scale(S: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray
     (distances do not change) keeps the Gram form of the distances accurate for
     data far from the origin.
     """
-    top = max(float(np.max(np.abs(S))), float(np.max(np.abs(T))))
-    unit = float(np.ldexp(1.0, int(np.frexp(top)[1]))) if top > 0 else 1.0
+    unit = float(np.ldexp(1.0, max(binary_exponent(S), binary_exponent(T))))
     S, T = S / unit, T / unit
     centre = (S.sum(axis=0) + T.sum(axis=0)) / (S.shape[0] + T.shape[0])
     return S - centre, T - centre, unit

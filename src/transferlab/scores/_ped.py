@@ -28,6 +28,7 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial.distance import cdist
 
+from transferlab._linalg import binary_exponent
 from transferlab._validation import check_features_labels, check_int, check_scalar
 from transferlab.scores._registry import ScoreSpec, register_composition
 
@@ -166,8 +167,8 @@ def _ped(X, y, n_classes, time_step, nsigma, exit_ratio, max_steps, force_consta
     if max_steps == 0 or not moving.any():
         return X
     n = X.shape[0]
-    magnitude = 2.0 ** np.frexp(max(abs(float(X.max())), abs(float(X.min()))))[1]
-    Xs = X / magnitude
+    exponent = binary_exponent(X)
+    Xs = np.ldexp(X, -exponent)
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     indicators = sparse.csr_matrix((np.ones(n), (y, np.arange(n))), shape=(n_classes, n))
     class_means = np.asarray(indicators @ Xs) / counts[:, None]
@@ -195,7 +196,7 @@ def _ped(X, y, n_classes, time_step, nsigma, exit_ratio, max_steps, force_consta
         if not (first > 0 and change / first > exit_ratio):
             break
         position += delta
-    shift = (position - means) * np.where(moving, spread, 0.0) * magnitude
+    shift = np.ldexp((position - means) * np.where(moving, spread, 0.0), exponent)
     X += shift[y]
     return X
 
