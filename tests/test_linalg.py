@@ -1,5 +1,6 @@
 """Tests for transferlab._linalg.gram: the product of a matrix with its transpose, without BLAS syrk."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from transferlab import _linalg
-from transferlab._linalg import gram
+from transferlab._linalg import gram, one_blas_thread, weighted_gram
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 1), (5, 3), (3, 5), (40, 9)])
@@ -87,3 +88,17 @@ def test_large_product_with_two_openblas_threads_does_not_crash():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("one_thread", [False, True])
+def test_weighted_gram_drops_zero_weights_and_leaves_the_input_alone(one_thread):
+    # Integer weights: the Gram matrix of the rows repeated that many times (syrk inside one_blas_thread).
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(40, 5))
+    weights = rng.integers(0, 3, size=40).astype(float)
+    before = a.copy()
+    with one_blas_thread() if one_thread else contextlib.nullcontext():
+        got = weighted_gram(a, weights)
+    repeated = np.repeat(a, weights.astype(int), axis=0)
+    np.testing.assert_allclose(got, repeated.T @ repeated, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(a, before)

@@ -138,14 +138,14 @@ def weighted_gram(a, weights) -> np.ndarray:
     if weights.shape != (a.shape[0],):
         raise ValueError(f"weighted_gram needs one weight per row of a {a.shape}; got weights of shape {weights.shape}")
     keep = weights != 0
-    if not keep.all():
-        a, weights = a[keep], weights[keep]
+    owned = not keep.all()
+    if owned:
+        a, weights = a[keep], weights[keep]  # a copy of its own: scaled in place below
     if _ONE_THREAD_DEPTH > 0 and a.dtype == np.float64 and (weights >= 0).all():
-        from scipy.linalg import blas
-
-        rooted = a * np.sqrt(weights)[:, None]  # C order, so rooted.T is Fortran order: no copy
-        upper = blas.dsyrk(1.0, rooted.T, trans=0)  # one BLAS thread: safe, half the flops
-        return np.triu(upper) + np.triu(upper, 1).T
+        rooted = np.multiply(a, np.sqrt(weights)[:, None], out=a if owned else None)
+        # NumPy sends rooted.T @ rooted to syrk (one BLAS thread: safe, half the flops) and, unlike
+        # SciPy's f2py BLAS wrappers, releases the GIL: the bootstrap's threads then run side by side.
+        return rooted.T @ rooted
     return (a * weights[:, None]).T @ a
 
 

@@ -1,7 +1,8 @@
 """The bootstrap of a score that takes ``sample_weight`` calls it on stacks of weightings.
 
-``bootstrap_score`` builds the ``(resamples, N)`` Bayesian-bootstrap weights of
-``draw`` once and hands each worker thread one chunk as a 2-D ``sample_weight``
+``bootstrap_score`` builds the ``(resamples, N)`` weights once (Bayesian-bootstrap
+weights of ``draw`` below ``COUNTS_MIN_SAMPLES`` samples, the Efron counts of its
+indices from there on) and hands each worker thread one chunk as a 2-D ``sample_weight``
 (issue 16: the bootstrap must cost at most the feature extraction). The
 reference is the row-by-row loop: ``score.compute(..., sample_weight=w_b)`` with
 ``w_b = draw(classes, N, seed, b)[1]``, NaN where that call is rejected.
@@ -100,6 +101,34 @@ def test_rejected_rows_are_nan_and_the_others_kept(stacks, workers):
     expected = np.where((weights[:, 0] > 1.0) | (weights[:, 1] > 1.5), np.nan, weights @ features[:, 0])
     assert np.isnan(expected).any() and np.isfinite(expected).any()  # the draw exercises both
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["logme", "leep", "nce"])
+def test_large_targets_get_the_efron_resample_as_counts(monkeypatch, name):
+    # From COUNTS_MIN_SAMPLES on, a weighted score sees exactly the rows that every other score's
+    # resample draws (the bootstrap stays paired across scores): its value on the repeated rows.
+    monkeypatch.setattr("transferlab.rank._bootstrap.COUNTS_MIN_SAMPLES", 30)
+    labels, inputs = _inputs(3, n=30)
+    score = spec(name)
+    arrays = {k: v for k, v in inputs.items() if k in _needs(score)}
+    got = bootstrap_score(score, labels, arrays, seed=4, resamples=6, options={}, workers=2)
+    classes = class_index(labels)
+    expected = []
+    for b in range(6):
+        indices, _ = draw(classes, labels.size, 4, b)
+        expected.append(score.compute(labels[indices], **{k: v[indices] for k, v in arrays.items()}))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_small_targets_keep_bayesian_weights(monkeypatch):
+    # Below the threshold the few-shot LogME stays bounded: positive weights, no repeated rows.
+    labels, inputs = _inputs(1, n=12, d=40)
+    arrays = {"features": inputs["features"]}
+    bayes = bootstrap_score(spec("logme"), labels, arrays, seed=2, resamples=6, options={})
+    assert np.isfinite(bayes).all()
+    monkeypatch.setattr("transferlab.rank._bootstrap.COUNTS_MIN_SAMPLES", 12)
+    counts = bootstrap_score(spec("logme"), labels, arrays, seed=2, resamples=6, options={})
+    assert np.isnan(counts).all()  # repeated rows that the features interpolate: rejected, never a value
 
 
 def _needs(score) -> set:

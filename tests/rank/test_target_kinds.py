@@ -26,6 +26,7 @@ def test_regression_default_scores_rank_and_bootstrap():
     assert [row["model"] for row in ranking.rows] == ["good", "noise"]
     assert set(ranking.uncertainty) == {"logme", "linear_mse"}  # knn, linear_probe: resample=False
     assert ranking.bootstrap["kept"] == {"logme": 20, "linear_mse": 20}
+    assert ranking.bootstrap["weights"] == "bayesian"  # a small target: no repeated rows for LogME
     assert ranking.to_dict()["target_kind"] == "regression"
 
 

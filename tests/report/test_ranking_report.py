@@ -298,6 +298,15 @@ def test_markdown_groups_rank_value_interval_pbest():
         assert column in text
 
 
+def test_markdown_says_which_resample_the_weighted_scores_got():
+    counts = _ranking()
+    counts["bootstrap"]["weights"] = "counts"
+    text = ranking_markdown(counts)
+    assert "Bayesian" not in text and "get them as counts" in text
+    counts["bootstrap"]["weights"] = "bayesian"
+    assert "Bayesian-bootstrap weights" in ranking_markdown(counts)
+
+
 def test_markdown_bootstrap_skipped_agreement_timings():
     text = ranking_markdown(_ranking())
     assert "stratified bootstrap over the target samples" in text

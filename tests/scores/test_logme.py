@@ -332,3 +332,29 @@ def test_stacked_integer_weights_that_repeat_interpolated_rows_are_refused():
     with pytest.raises(ValueError, match=r"sample weights \(weighting 1\) sum to 7 .*unbounded"):
         logme(F, y, sample_weight=W)
     assert np.isfinite(logme(F, y, sample_weight=W[:1])).all()
+
+
+@pytest.mark.parametrize("n, d", [(40, 6), (30, 30), (12, 40), (25, 90)])
+def test_small_stacks_decompose_in_one_batch_as_one_by_one(monkeypatch, n, d):
+    # Small stacks of positive weightings go through one batched eigendecomposition; the
+    # value of each weighting is the one the per-weighting path (and the 1-D call) gives.
+    rng = np.random.default_rng(n + d)
+    labels = np.arange(n) % 3
+    features = rng.normal(size=(n, d)) + labels[:, None]
+    weights = rng.exponential(size=(5, n))
+    weights *= n / weights.sum(axis=1, keepdims=True)
+    batched = logme(features, labels, sample_weight=weights)
+    single = np.array([logme(features, labels, sample_weight=w) for w in weights])
+    monkeypatch.setattr("transferlab.scores._logme._STACKED_ELEMENTS", 0)
+    one_by_one = logme(features, labels, sample_weight=weights)
+    np.testing.assert_allclose(batched, one_by_one, rtol=1e-10)
+    np.testing.assert_allclose(batched, single, rtol=1e-10)
+
+
+def test_small_stack_that_interpolates_with_weights_above_the_row_count_is_refused():
+    rng = np.random.default_rng(0)
+    labels = np.arange(10) % 2
+    weights = np.ones((3, 10))
+    weights[1] *= 2.0  # sums to 20 over 10 rows that 30 features interpolate
+    with pytest.raises(ValueError, match=r"weighting 1\) sum to 20 over 10 rows"):
+        logme(rng.normal(size=(10, 30)), labels, sample_weight=weights)

@@ -4,14 +4,24 @@ Every candidate and every score sees the same resamples (a paired bootstrap),
 so that P(best), the within-noise marks and the agreement compare like with
 like. Resample ``b`` is drawn from ``numpy.random.default_rng([seed, b])``:
 
-- a score whose function takes ``sample_weight`` (LogME) is recomputed under
-  stratified Bayesian-bootstrap weights (Rubin, "The Bayesian bootstrap", Ann.
+- every score is recomputed on a stratified resample with replacement (each
+  class keeps its size; rows repeated), Efron's bootstrap; a score whose
+  function takes ``sample_weight`` (LogME, LEEP, NCE) gets the same resample as
+  integer counts (the value of the repeated rows, at the cost of the ~63%
+  distinct ones);
+- except on small targets (fewer than :data:`COUNTS_MIN_SAMPLES` samples),
+  where a score that takes ``sample_weight`` is recomputed under stratified
+  Bayesian-bootstrap weights instead (Rubin, "The Bayesian bootstrap", Ann.
   Statist. 1981): within each class of ``n_c`` samples, ``n_c`` times a flat
   Dirichlet draw. Every sample keeps a positive weight, so no row is repeated:
   repeated rows make LogME's evidence unbounded when the features interpolate
-  the targets (N <= D, the few-shot case);
-- every other score is recomputed on a stratified resample with replacement
-  (each class keeps its size; rows repeated), Efron's bootstrap.
+  the kept rows (distinct rows <= D, the few-shot case). From
+  ``COUNTS_MIN_SAMPLES`` on, a resample keeps about 0.63 N >= 2,589 distinct
+  rows, more than the feature width of common models (<= 2048), so counts are
+  bounded; a wider model whose resample its features interpolate has that
+  resample rejected (NaN, dropped for every candidate alike), never a wrong
+  value. The choice depends on N alone, so every candidate of a ranking sees
+  the same kind of resample (the bootstrap stays paired).
 
 A weighted score is called on stacks of weightings (a 2-D ``sample_weight``, one
 value per row; LogME, LEEP and NCE compute a stack in one pass), one stack per
@@ -25,12 +35,17 @@ resampled.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from transferlab._linalg import one_blas_thread
+
+#: From this many target samples on, scores that take ``sample_weight`` get Efron counts, below it
+#: Bayesian-bootstrap weights (see the module docstring).
+COUNTS_MIN_SAMPLES = 4096
 
 #: Score inputs with one row per target sample (resampled); the others are kept as they are.
 PER_SAMPLE = frozenset({"features", "source_probs", "gradients", "probe_features"})
@@ -82,6 +97,43 @@ def draw(classes: list[np.ndarray], n_samples: int, seed: int, b: int) -> tuple[
     return np.sort(indices), weights
 
 
+def weights_kind(n_samples: int) -> str:
+    """The resample a score that takes ``sample_weight`` gets on ``n_samples`` targets: ``"counts"`` or ``"bayesian"``."""
+    return "counts" if n_samples >= COUNTS_MIN_SAMPLES else "bayesian"
+
+
+def _weighting(classes: list[np.ndarray], n_samples: int, seed: int, b: int) -> np.ndarray:
+    """Resample ``b`` as sample weights: Efron counts from ``COUNTS_MIN_SAMPLES`` samples on, else Bayesian."""
+    indices, weights = _draw(classes, n_samples, seed, b)
+    if weights_kind(n_samples) == "counts":
+        return np.bincount(indices, minlength=n_samples).astype(np.float64)
+    return weights
+
+
+#: The last draws made, keyed by the strata, N, seed and resample: every score of every
+#: candidate of a ranking asks for the same resamples, so each is drawn once. Bounded.
+_DRAWS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_DRAWS_MAX = 1000
+
+
+def _draw(classes: list[np.ndarray], n_samples: int, seed: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`draw`, remembered (read-only arrays; the cache is dropped whole when full)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for members in classes:
+        digest.update(members.tobytes() + b"|")
+    strata = digest.digest()
+    key = (strata, int(n_samples), int(seed), int(b))
+    hit = _DRAWS.get(key)
+    if hit is None:
+        if len(_DRAWS) >= _DRAWS_MAX:
+            _DRAWS.clear()
+        hit = draw(classes, n_samples, seed, b)
+        for array in hit:
+            array.flags.writeable = False
+        _DRAWS[key] = hit
+    return hit
+
+
 def resample_arrays(arrays: dict, indices: np.ndarray) -> dict:
     """The per-sample arrays at ``indices``; the others (source features and labels) unchanged."""
     return {key: (value[indices] if key in PER_SAMPLE else value) for key, value in arrays.items()}
@@ -115,7 +167,7 @@ def bootstrap_score(score, labels: np.ndarray, arrays: dict, *, seed: int, resam
                                    options=options, workers=workers)
 
     def one(b: int) -> float:
-        indices, _ = draw(classes, labels.shape[0], seed, b)
+        indices, _ = _draw(classes, labels.shape[0], seed, b)
         return float(_or_nan(lambda: score.compute(labels[indices], **resample_arrays(arrays, indices), **options)))
 
     return _map(one, resamples, workers)
@@ -125,7 +177,7 @@ def _bootstrap_weighted(score, labels: np.ndarray, classes: list[np.ndarray], ar
                         resamples: int, options: dict, workers: int | None) -> np.ndarray:
     """:func:`bootstrap_score` for a score that takes ``sample_weight``: the weightings in stacks.
 
-    The ``(resamples, N)`` weights of :func:`draw` are built once and split into
+    The ``(resamples, N)`` weights (counts or Bayesian, see the module docstring) are built once and split into
     one contiguous chunk per worker thread; each chunk is one call of the score
     with a 2-D ``sample_weight`` (one value per row: the features are validated
     once per chunk and, for LogME, the fixed point runs over the whole chunk at
@@ -135,7 +187,7 @@ def _bootstrap_weighted(score, labels: np.ndarray, classes: list[np.ndarray], ar
     """
     if resamples == 0:
         return np.zeros(0)
-    weights = np.stack([draw(classes, labels.shape[0], seed, b)[1] for b in range(resamples)])
+    weights = np.stack([_weighting(classes, labels.shape[0], seed, b) for b in range(resamples)])
     n_chunks = min(resamples, _workers(workers))
     chunks = np.array_split(np.arange(resamples), n_chunks)
 
@@ -162,7 +214,7 @@ def bootstrap_pool(score, labels: np.ndarray, pool: list, *, seed: int, resample
     classes = class_index(labels)
 
     def one(b: int) -> np.ndarray:
-        indices, _ = draw(classes, labels.shape[0], seed, b)
+        indices, _ = _draw(classes, labels.shape[0], seed, b)
         return _or_nan(lambda: score.compute_pool([f[indices] for f in pool], labels[indices]), len(pool))
 
     return np.array(_map(one, resamples, workers, scalar=False)).reshape(resamples, len(pool))

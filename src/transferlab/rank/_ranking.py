@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from transferlab._progress import progress_bar
 from transferlab._validation import check_scalar, check_seed, check_target_kind
 from transferlab.rank import _decision
-from transferlab.rank._bootstrap import bootstrap_pool, bootstrap_score
+from transferlab.rank._bootstrap import bootstrap_pool, bootstrap_score, weights_kind
 from transferlab.rank._candidate import Candidate
 from transferlab.scores import NEED_ARGUMENTS, NEEDS, available, spec
 
@@ -71,8 +71,10 @@ class Ranking:
         re-centred by it, so the interval always holds the value), each aligned
         with ``rows``.
     bootstrap : dict
-        ``resamples``, ``seed``, ``level``, ``kept`` (resamples kept per column)
-        and ``skipped`` (column -> why it has no interval).
+        ``resamples``, ``seed``, ``level``, ``kept`` (resamples kept per column),
+        ``skipped`` (column -> why it has no interval), ``primary`` and, from
+        :func:`rank_models`, ``weights``: ``"bayesian"`` or ``"counts"``, what the
+        scores that take ``sample_weight`` got (see ``rank._bootstrap``).
     agreement : dict
         ``scores`` and ``tau``: Kendall's tau-b between the rankings of every
         pair of transferability-score columns (``None`` where undefined).
@@ -423,7 +425,8 @@ def rank(
                             resamples=resamples)
             boot[name] = {row["model"]: matrix[:, i] for i, row in enumerate(rows)}
     ranking = _decide(target, per_model, pooled, rows, boot, seconds, resamples=resamples, seed=seed)
-    return dataclasses.replace(ranking, target_kind=target_kind, notes=tuple(notes))
+    return dataclasses.replace(ranking, target_kind=target_kind, notes=tuple(notes),
+                               bootstrap={**ranking.bootstrap, "weights": weights_kind(labels.shape[0])})
 
 
 def _target_labels(labels, target_kind: str) -> np.ndarray:

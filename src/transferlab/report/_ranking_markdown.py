@@ -18,6 +18,17 @@ from transferlab.report._ranking_input import (
 )
 
 
+_BAYESIAN = (
+    "Scores that take sample weights (LogME, LEEP, NCE) are recomputed under Bayesian-bootstrap weights "
+    "(within each class, the class size times a flat Dirichlet draw: a small target, where repeated rows could "
+    "make LogME's evidence unbounded), the others on the rows drawn with replacement within each class."
+)
+_COUNTS = (
+    "Every score is recomputed on the rows drawn with replacement within each class (scores that take sample "
+    "weights, LogME, LEEP and NCE, get them as counts)."
+)
+
+
 def ranking_markdown(d: dict) -> str:
     """A Markdown document of a ranking decision that a person can read on its own.
 
@@ -178,9 +189,9 @@ def _uncertainty(d) -> list[str]:
             "bootstrap over the target samples: "
             f"{resamples} resamples, the same for every model (paired)"
             + (f", seed {seed}" if seed is not None else "")
-            + ". Scores that take sample weights (LogME, LEEP, NCE) are recomputed under Bayesian-bootstrap "
-            "weights (within each class, the class size times a flat Dirichlet draw), the others on the "
-            "rows drawn with replacement within each class. Each model's replicates are re-centred on its "
+            + ". "
+            + (_BAYESIAN if boot.get("weights", "bayesian") == "bayesian" else _COUNTS)
+            + " Each model's replicates are re-centred on its "
             "full-sample value, so an interval always holds the value. P(best) is the fraction of "
             "resamples in which a model ranks first under that column; a model within noise cannot be "
             "told apart from the column's first (their paired difference reaches 0).",

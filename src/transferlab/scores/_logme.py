@@ -161,35 +161,43 @@ def _spectra(F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None) ->
     k = Y.shape[1]
     rows = [None] if weights is None else list(weights)
     row_max = np.max(np.abs(F), axis=1)
+    per_weighting = F.shape[0] * min(F.shape)
+    if weights is not None and per_weighting <= _STACKED_ELEMENTS:
+        # Small targets: batched decompositions (the per-weighting Python overhead would dominate),
+        # in stacks that bound the memory; every weighting of this size goes this way, so a
+        # weighting gets the same value alone or in a stack.
+        exponent = binary_exponent(row_max)
+        Fs = np.ldexp(F, -exponent)
+        step = max(1, _BATCH_ELEMENTS // per_weighting)
+        return _concat_spectra([_stack_spectra(Fs, Y, weights[i:i + step], exponent, first=i)
+                                for i in range(0, weights.shape[0], step)])
     shared: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}  # exponent -> (scaled F, F F^T or None)
     parts = []
     for b, w in enumerate(rows):
-        if w is None:
-            full, Fk, Yk, n = True, F, Y, float(F.shape[0])
-        else:
-            keep = w > 0
-            full = bool(keep.all())
-            Fk, Yk, w = (F, Y, w) if full else (F[keep], Y[keep], w[keep])
-            n = float(np.sum(w))
+        keep = None if w is None else w > 0
+        full = keep is None or bool(keep.all())
+        kept = F.shape[0] if full else int(np.count_nonzero(keep))
+        n = float(F.shape[0] if w is None else np.sum(w))
         exponent = binary_exponent(row_max if full else row_max[keep])
-        if full and exponent in shared:
+        # The D x D path reads the rows only through weighted sums, where rows of weight 0 add
+        # nothing (weighted_gram drops them): it can take the shared scaled copy of every row.
+        if (full or F.shape[1] <= kept) and exponent in shared:
             Fs, G = shared[exponent]
-        else:
-            Fs = np.ldexp(Fk, -exponent)
+        elif full or F.shape[1] <= kept:
+            Fs = np.ldexp(F, -exponent)
             G = gram(Fs) if Fs.shape[1] > Fs.shape[0] else None
-            if full:
-                shared[exponent] = (Fs, G)
-        s, Z, perp = _spectrum(Fs, Yk, w, rows_gram=G)
-        interpolated = s.shape[0] == Fs.shape[0]  # perp = 0: beta -> inf may be the supremum
-        if interpolated and n <= Fs.shape[0] * (1 + 1e-9):
-            n = float(Fs.shape[0])  # weights that sum to the number of rows up to rounding
-        if interpolated and n > Fs.shape[0]:
-            which = "" if weights is None or len(rows) == 1 else f" (weighting {b})"
-            raise ValueError(
-                f"sample weights{which} sum to {n:g} over {Fs.shape[0]} rows that the features interpolate: "
-                "the weighted evidence is unbounded (repeated rows fitted without noise). Use positive "
-                "weights that sum to the number of rows (a Bayesian bootstrap), or more samples than features"
-            )
+            shared[exponent] = (Fs, G)
+        else:
+            Fs, G = np.ldexp(F[keep], -exponent), None
+        if Fs.shape[0] == F.shape[0]:  # every row (those of weight 0 add nothing)
+            s, Z, perp = _spectrum(Fs, Y, w, rows_gram=G)
+        else:
+            s, Z, perp = _spectrum(Fs, Y[keep], w[keep])
+        interpolated = s.shape[0] == kept  # perp = 0: beta -> inf may be the supremum
+        if interpolated and n <= kept * (1 + 1e-9):
+            n = float(kept)  # weights that sum to the number of rows up to rounding
+        if interpolated and n > kept:
+            raise ValueError(_unbounded_message(n, kept, None if weights is None or len(rows) == 1 else b))
         parts.append((s, Z**2, perp, n, interpolated, exponent))
     r = max(p[0].shape[0] for p in parts)
     s_pad = np.zeros((len(parts), r))
@@ -204,6 +212,87 @@ def _spectra(F: np.ndarray, Y: np.ndarray, weights: np.ndarray | None = None) ->
         n=np.array([p[3] for p in parts], dtype=np.float64),
         interpolated=np.array([p[4] for p in parts], dtype=bool),
         exponent=np.array([p[5] for p in parts], dtype=np.int64),
+    )
+
+
+#: Largest ``N * min(N, D)`` for which :func:`_spectra` decomposes weightings in batches.
+_STACKED_ELEMENTS = 1 << 16
+#: The most ``B * N * min(N, D)`` entries of one batch (32 MiB of float64 per temporary).
+_BATCH_ELEMENTS = 1 << 22
+
+
+def _stack_spectra(Fs: np.ndarray, Y: np.ndarray, weights: np.ndarray, exponent: int, *, first: int = 0) -> _Spectra:
+    """:func:`_spectra` of ``B`` weightings at once, with batched products and eigendecompositions.
+
+    The same decomposition as :func:`_spectrum` for each weighting (``F^T W F``
+    when ``D <= N``, ``diag(sqrt(w)) F F^T diag(sqrt(w))`` otherwise), on the
+    whole ``(B, ., .)`` stack; each weighting's eigenvalues below the same
+    relative threshold are dropped and the kept ones moved to the front
+    (ascending) with zero padding after, as :class:`_Spectra` lays them out.
+    ``Fs`` (every row) is already scaled by ``2^-exponent``; a row of weight 0
+    adds exactly nothing (its products are zero; with ``D > N`` its row and column
+    of the Gram matrix are zero, an eigenvalue dropped), and the rank is compared
+    with each weighting's count of kept rows. ``first`` numbers the weightings in
+    an error message.
+    """
+    n, d = Fs.shape
+    kept = np.count_nonzero(weights > 0, axis=1)
+    if d <= n:
+        weighted = Fs.T[None, :, :] * weights[:, None, :]  # (B, D, N)
+        s, V = np.linalg.eigh(weighted @ Fs)
+        projected = np.swapaxes(V, 1, 2) @ (weighted @ Y)  # V^T F^T W Y: (B, D, K)
+    else:
+        root = np.sqrt(weights)
+        Yw = Y[None, :, :] * root[:, :, None]  # (B, N, K)
+        s, U = np.linalg.eigh(gram(Fs)[None, :, :] * root[:, :, None] * root[:, None, :])
+        projected = np.swapaxes(U, 1, 2) @ Yw  # U^T sqrt(W) Y: (B, N, K)
+    keep = s > np.maximum(s[:, -1:], 0.0) * max(n, d) * np.finfo(np.float64).eps
+    root_s = np.sqrt(np.where(keep, s, 1.0))
+    if d <= n:
+        Z = np.where(keep[:, :, None], projected / root_s[:, :, None], 0.0)
+        fitted = Fs @ (V @ (Z / root_s[:, :, None]))  # (B, N, K)
+        residual = weights[:, :, None] * (Y[None, :, :] - fitted) ** 2
+    else:
+        Z = np.where(keep[:, :, None], projected, 0.0)
+        residual = (Yw - U @ Z) ** 2
+    rank = np.count_nonzero(keep, axis=1)
+    interpolated = rank == kept  # perp = 0: beta -> inf may be the supremum
+    perp = np.where(interpolated[:, None], 0.0, np.sum(residual, axis=1))  # (B, K)
+    order = np.argsort(~keep, axis=1, kind="stable")[:, : max(int(rank.max()), 1)]  # kept first, ascending
+    s_kept = np.take_along_axis(np.where(keep, s, 0.0), order, axis=1)
+    z2 = np.swapaxes(np.take_along_axis(Z**2, order[:, :, None], axis=1), 1, 2)  # (B, K, r)
+    total = np.sum(weights, axis=1)
+    total = np.where(interpolated & (total <= kept * (1 + 1e-9)), kept, total)
+    bad = np.flatnonzero(interpolated & (total > kept))
+    if bad.size:
+        b = int(bad[0])
+        raise ValueError(_unbounded_message(total[b], int(kept[b]), first + b if first + weights.shape[0] > 1 else None))
+    return _Spectra(s=s_kept, z2=z2, perp=perp, n=total.astype(np.float64), interpolated=interpolated,
+                    exponent=np.full(weights.shape[0], exponent, dtype=np.int64))
+
+
+def _concat_spectra(parts: list[_Spectra]) -> _Spectra:
+    """One :class:`_Spectra` of several, padded with zeros to the longest spectrum."""
+    if len(parts) == 1:
+        return parts[0]
+    r = max(p.s.shape[1] for p in parts)
+    pad = [((0, 0), (0, r - p.s.shape[1])) for p in parts]
+    return _Spectra(
+        s=np.concatenate([np.pad(p.s, w) for p, w in zip(parts, pad)]),
+        z2=np.concatenate([np.pad(p.z2, ((0, 0), *w)) for p, w in zip(parts, pad)]),
+        perp=np.concatenate([p.perp for p in parts]),
+        n=np.concatenate([p.n for p in parts]),
+        interpolated=np.concatenate([p.interpolated for p in parts]),
+        exponent=np.concatenate([p.exponent for p in parts]),
+    )
+
+
+def _unbounded_message(total: float, rows: int, which: int | None) -> str:
+    where = "" if which is None else f" (weighting {which})"
+    return (
+        f"sample weights{where} sum to {total:g} over {rows} rows that the features interpolate: "
+        "the weighted evidence is unbounded (repeated rows fitted without noise). Use positive "
+        "weights that sum to the number of rows (a Bayesian bootstrap), or more samples than features"
     )
 
 
