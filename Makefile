@@ -25,7 +25,9 @@ test-extras:
 	  "transformers>=4.44" "pytest>=8" "hypothesis>=6" numpy scipy scikit-learn POT captum typer rich \
 	  matplotlib safetensors pillow threadpoolctl
 	$(EXTRAS_VENV)/bin/python -m pip install --quiet --no-deps -e .
-	$(EXTRAS_VENV)/bin/python -m pytest -q -rs tests/models/test_hub.py tests/rank/test_rank_models.py
+	$(EXTRAS_VENV)/bin/python -m pytest -q -rs tests/models/test_hub.py tests/rank/test_rank_models.py \
+	  tests/models/test_finetunable_networks.py tests/models/test_architectures.py tests/models/test_build_for.py \
+	  tests/models/test_checkpoint.py
 
 # torch first, pinned by constraints.txt to the CPU wheel on disk (a plain `torch` would pull a CUDA
 # build); the package asks only for torch>=2.2, and the constraints keep pip on the same wheel.

@@ -7,6 +7,7 @@ They depend only on :class:`~transferlab.models._base.StagedModel` and
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -125,3 +126,41 @@ def tiny_task(
             "seed": seed,
         },
     )
+
+
+class TinyNetwork(nn.Module):
+    """A plain ``nn.Module`` (not a StagedModel), 1-channel images to 7 logits: the "module" architecture's network.
+
+    conv 3x3 (1 -> 4, 36 + 4 = 40) and batch norm (8) feed a global average pool and
+    ``fc`` (4 -> 7), whose input is the features (``fc`` becomes Identity there).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 7)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).mean(dim=(2, 3)))
+
+
+def registry_archs() -> list:
+    """Every registered architecture as a pytest param; ``"hub"`` skipped when timm (an extra) is missing."""
+    import importlib.util
+
+    from transferlab.models._registry import available_archs
+
+    missing = importlib.util.find_spec("timm") is None
+    return [pytest.param(a, marks=pytest.mark.skip(reason="the timm extra is not installed (make test-extras)"))
+            if a == "hub" and missing else a for a in available_archs()]
+
+
+@pytest.fixture
+def provided_network():
+    """While the test runs, a ``"module"`` architecture built without a network copies a :class:`TinyNetwork`."""
+    from transferlab.models._network_arch import provided_module
+
+    torch.manual_seed(0)
+    with provided_module(TinyNetwork()):
+        yield

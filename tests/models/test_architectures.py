@@ -26,6 +26,7 @@ from transferlab.models._registry import (
     register_arch,
 )
 from transferlab.models._resnet import BasicBlock, ResNet
+from tests.helpers import provided_network, registry_archs  # noqa: F401 -- provided_network: a fixture
 
 # Small configurations, and the per-stage activation shapes (C, H, W) or (D,) derived by hand:
 # 3x3 convs with padding 1 keep the size, each 2x2 pool (ceil mode) or stride-2 block halves it.
@@ -37,6 +38,14 @@ CONFIGS = {
     # A Hugging Face ResNet of basic blocks (transformers, the "hf" extra), built from its config.
     "hf": {"model_type": "resnet", "hf_config": {"embedding_size": 4, "hidden_sizes": [4, 8], "depths": [1, 1],
                                                  "layer_type": "basic"}, "in_channels": 1, "num_classes": 5},
+    # timm's smallest ResNet (the timm extra), one channel; its fc's input (96) is the features.
+    # (zero_init_last off: a block whose last BN starts at 0 passes no gradient to its first BN at step 1.)
+    "hub": {"library": "timm", "name": "test_resnet", "options": {"in_chans": 1, "zero_init_last": False},
+            "feature_layer": None,
+            "take": "input", "feature_dim": 96, "in_channels": 1, "num_classes": 5},
+    # A wrapped plain network (tests.helpers.TinyNetwork, given by the provided_network fixture).
+    "module": {"feature_layer": None, "take": "input", "feature_dim": 4, "module_class": "TinyNetwork",
+               "in_channels": 1, "num_classes": 5},
 }
 STAGE_SHAPES = {
     "mlp": {(28, 28): {"fc1": (32,), "fc2": (16,)}},
@@ -64,10 +73,31 @@ STAGE_SHAPES["adapter_resnet"] = STAGE_SHAPES["resnet"]  # adapters keep every s
 STAGE_SHAPES["hf"] = {size: {"backbone": (8,)} for size in [(28, 28), (28, 56), (8, 8)]}
 # hf: 7x7 stem conv 49*1*4=196 + BN 8 = 204; stage1 (4->4, stride 1, no shortcut) 2*(9*16+8) = 304;
 #     stage2 (4->8, stride 2) 1x1 shortcut 32+16 + (9*32+16) + (9*64+16) = 944; head 8*5+5 = 45 -> 1497
-PARAM_COUNTS = {"mlp": 25733, "convnet": 3089, "resnet": 6241, "adapter_resnet": 7025, "hf": 1497}
+# hub and module: one stage, the backbone, whose output is the pooled input of the network's last Linear.
+STAGE_SHAPES["hub"] = {size: {"backbone": (96,)} for size in [(28, 28), (28, 56), (8, 8)]}
+STAGE_SHAPES["module"] = {size: {"backbone": (4,)} for size in [(28, 28), (28, 56), (8, 8)]}
+# module: conv 9*4+4 = 40, BN 8 (fc made Identity), head 4*5+5 = 25 -> 73. hub: timm's own count of the
+# network without its classifier (num_classes=0), plus the head 96*5+5 = 485 (computed in the test).
+PARAM_COUNTS = {"mlp": 25733, "convnet": 3089, "resnet": 6241, "adapter_resnet": 7025, "hf": 1497, "module": 73,
+                "hub": None}
 
-ARCHS = available_archs()
-SIZES = [(arch, size) for arch in ARCHS for size in STAGE_SHAPES.get(arch, {})]
+ARCHS = registry_archs()
+
+
+@pytest.fixture(autouse=True)
+def _network(provided_network):
+    """The "module" architecture's network (tests.helpers.TinyNetwork) for every test."""
+SIZES = [pytest.param(arch.values[0], size, marks=arch.marks) if hasattr(arch, "values") else (arch, size)
+         for arch in ARCHS for size in STAGE_SHAPES.get(getattr(arch, "values", [arch])[0], {})]
+
+
+def _param_count(arch: str) -> int:
+    if arch != "hub":
+        return PARAM_COUNTS[arch]
+    import timm
+
+    network = timm.create_model("test_resnet", pretrained=False, in_chans=1, num_classes=0)
+    return sum(p.numel() for p in network.parameters()) + 96 * 5 + 5
 
 
 def _model(arch: str, seed: int = 0) -> StagedModel:
@@ -80,8 +110,8 @@ def _batch(size: tuple[int, int], n: int = 4, seed: int = 0) -> torch.Tensor:
 
 
 def test_every_registered_arch_has_expectations():
-    assert set(CONFIGS) == set(STAGE_SHAPES) == set(PARAM_COUNTS) == set(ARCHS)
-    assert {"mlp", "convnet", "resnet"} <= set(ARCHS)
+    assert set(CONFIGS) == set(STAGE_SHAPES) == set(PARAM_COUNTS) == set(available_archs())
+    assert {"mlp", "convnet", "resnet"} <= set(available_archs())
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -108,8 +138,9 @@ def test_output_and_stage_shapes(arch, size):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_parameter_count_golden(arch):
     model = _model(arch)
-    assert count_parameters(model) == PARAM_COUNTS[arch]
-    assert count_parameters(model, trainable_only=True) == PARAM_COUNTS[arch]
+    expected = _param_count(arch)
+    assert count_parameters(model) == expected
+    assert count_parameters(model, trainable_only=True) == expected
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -206,7 +237,7 @@ def test_freeze_all_stages_leaves_only_the_head(arch):
     assert all(not m.training for stage in model.stages.values() for m in stage.modules())
     assert model.head.training
     model.freeze_stages(0)
-    assert count_parameters(model, trainable_only=True) == PARAM_COUNTS[arch]
+    assert count_parameters(model, trainable_only=True) == _param_count(arch)
     n = len(model.stage_names)
     with pytest.raises(ValueError, match=rf"^n must be an integer in \[0, {n}\]; got {n + 1}$"):
         model.freeze_stages(n + 1)
@@ -318,7 +349,7 @@ def test_parameter_count_matches_closed_form(arch, channels, dims, num_classes):
 
 
 def test_unknown_arch_lists_names_and_closest_match():
-    with pytest.raises(ValueError, match=r"unknown arch 'resnt'.*'convnet', 'hf', 'mlp', 'resnet'.*did you mean 'resnet'"):
+    with pytest.raises(ValueError, match=r"unknown arch 'resnt'.*'convnet', 'hf', 'hub', 'mlp', 'module', 'resnet'.*did you mean 'resnet'"):
         build("resnt")
 
 

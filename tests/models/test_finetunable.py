@@ -26,7 +26,6 @@ from transferlab.models import (
     read_checkpoint_metadata,
     save_checkpoint,
     to_finetunable,
-    wrap_module,
 )
 from transferlab.models._checkpoint import METADATA_KEY
 
@@ -223,11 +222,8 @@ def test_preprocessing_from_dict_names_the_bad_key(changes, match):
         Preprocessing.from_dict(data)
 
 
-def test_other_kinds_cannot_be_saved_yet(sources):
-    wrapped = wrap_module(nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), input_size=2)
-    with pytest.raises(ValueError, match=r"'module' cannot be saved and rebuilt yet.*file:, hf:"):
-        to_finetunable(wrapped, 2)
-    assert FINETUNABLE_KINDS == ("file", "hf")
+def test_a_candidate_read_elsewhere_than_its_classifier_input_is_refused(sources):
+    assert FINETUNABLE_KINDS == ("file", "hf", "timm", "torchvision")  # and wrap_module networks
     # A candidate read at another layer than its classifier's input would change its features.
     source = load_model(_spec(sources, "convnet"))
     moved = type(source)(source.name, source.module, source.preprocessing, feature_layer="stages.conv1")

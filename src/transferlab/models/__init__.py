@@ -21,6 +21,7 @@ from transferlab.models._hub import (
     wrap_module,
 )
 from transferlab.models._mlp import MLP
+from transferlab.models._network_arch import HubClassifier, ModuleClassifier
 from transferlab.models._multidomain import (
     MULTIDOMAIN_VARIANTS,
     MultiDomainResNet,
@@ -47,6 +48,8 @@ __all__ = [
     "to_finetunable",
     "FINETUNABLE_KINDS",
     "HFClassifier",
+    "HubClassifier",
+    "ModuleClassifier",
     "ExternalModel",
     "Preprocessing",
     "MissingExtraError",

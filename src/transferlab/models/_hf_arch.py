@@ -49,8 +49,8 @@ _DROPPED_KEYS = frozenset({
     "model_type", "num_channels", "transformers_version", "architectures", "id2label", "label2id", "num_labels",
     "_name_or_path", "dtype", "torch_dtype", "return_dict", "output_hidden_states", "output_attentions",
 })
-#: The candidate kinds :func:`to_finetunable` converts.
-FINETUNABLE_KINDS = ("file", "hf")
+#: The candidate kinds :func:`to_finetunable` converts (and any network through ``wrap_module``).
+FINETUNABLE_KINDS = ("file", "hf", "timm", "torchvision")
 
 
 class _Logits(nn.Module):
@@ -173,8 +173,13 @@ def to_finetunable(model: ExternalModel, n_classes: int, *, seed: int = 0) -> St
     ----------
     model : ExternalModel
         From :func:`~transferlab.models.load_model`: a ``file:`` checkpoint (a
-        copy of its model) or an ``hf:`` image classifier (an
-        :class:`HFClassifier` holding its weights), with the default feature layer.
+        copy of its model), an ``hf:`` image classifier (an
+        :class:`HFClassifier` holding its weights; the default feature layer),
+        a ``timm:`` or ``torchvision:`` network (a
+        :class:`~transferlab.models.HubClassifier`, rebuilt from its library by
+        name) or any network from :func:`~transferlab.models.wrap_module` (a
+        :class:`~transferlab.models.ModuleClassifier`, a copy of it); these two
+        read the candidate's own feature layer.
     n_classes : int
         Classes of the target task.
     seed : int, default 0
@@ -183,14 +188,15 @@ def to_finetunable(model: ExternalModel, n_classes: int, *, seed: int = 0) -> St
     Returns
     -------
     model : StagedModel
-        In eval mode, on the candidate's device and dtype; stage ``"backbone"``
-        for ``hf:``, the checkpoint's stages for ``file:``.
+        In eval mode, on the candidate's device and dtype; the checkpoint's
+        stages for ``file:``, one stage ``"backbone"`` otherwise.
 
     Raises
     ------
     ValueError
-        For another kind of model (``timm:``, ``torchvision:``, a wrapped
-        ``nn.Module``), which cannot be saved and rebuilt yet; or a bad ``n_classes``.
+        For a model that cannot be rebuilt (an ``ExternalModel`` built by hand,
+        a timm model loaded with options that are not JSON), a weights mismatch,
+        or a bad ``n_classes``.
     """
     if not isinstance(model, ExternalModel):
         raise ValueError(f"model must be an ExternalModel (from load_model); got {type(model).__name__}")
@@ -205,10 +211,47 @@ def to_finetunable(model: ExternalModel, n_classes: int, *, seed: int = 0) -> St
         return staged.eval()
     if kind == "hf" and isinstance(getattr(getattr(module, "config", None), "model_type", None), str):
         return _from_hf(model, n_classes, seed)
+    origin = getattr(model, "origin", None)
+    if origin is not None:
+        return _from_network(model, origin, n_classes, seed)
     raise ValueError(
-        f"model {model.name!r} cannot be saved and rebuilt yet: fine-tuned candidates are saved for the kinds "
-        f"{', '.join(k + ':' for k in FINETUNABLE_KINDS)} (load_model('hf:<folder or id>') or "
-        "load_model('file:<checkpoint>.safetensors')); timm:, torchvision: and wrapped modules are not supported")
+        f"model {model.name!r} cannot be saved and rebuilt: fine-tuned candidates are saved for the kinds "
+        f"{', '.join(k + ':' for k in FINETUNABLE_KINDS)} and networks wrapped with wrap_module (load them "
+        "with load_model; a timm model needs JSON keyword options)")
+
+
+def _from_network(model: ExternalModel, origin: dict, n_classes: int, seed: int) -> StagedModel:
+    """A timm, torchvision or wrapped network as a ``"hub"`` or ``"module"`` model with a new head."""
+    from transferlab.models._network_arch import HubClassifier, ModuleClassifier, provided_module
+
+    module = model.module
+    reference = next(module.parameters(), None)
+    layer = None if model._take == "input" else model.feature_layer
+    shape = (1, model.preprocessing.channels, *model.preprocessing.size)
+    with torch.no_grad():  # the width of the features: one forward pass on a blank image
+        blank = torch.zeros(shape, device=getattr(reference, "device", None), dtype=getattr(reference, "dtype", None))
+        feature_dim = int(model.features_and_logits(blank)[0].shape[1])
+    common = dict(feature_layer=layer, take=model._take, feature_dim=feature_dim, num_classes=n_classes,
+                  in_channels=model.preprocessing.channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if origin["library"] == "module":
+            with provided_module(module):
+                staged = ModuleClassifier(module_class=type(module).__qualname__, **common)
+        else:
+            staged = HubClassifier(origin["library"], origin["name"], origin["options"], **common)
+            dropped = staged.stages["backbone"].feature_layer + "."  # a source Linear made Identity
+            weights = {k: v for k, v in module.state_dict().items()
+                       if not (model._take == "input" and k.startswith(dropped))}
+            try:
+                staged.stages["backbone"].network.load_state_dict(weights, strict=True)
+            except RuntimeError as err:
+                raise ValueError(f"model {model.name!r}: {origin['library']} does not rebuild the same network "
+                                 f"from its name and options: {str(err).splitlines()[0]}") from None
+        staged.replace_head(n_classes, seed=seed)
+    if reference is not None:
+        staged = staged.to(device=reference.device, dtype=reference.dtype)
+    return staged.eval()
 
 
 def _from_hf(model: ExternalModel, n_classes: int, seed: int) -> HFClassifier:

@@ -137,12 +137,15 @@ class ExternalModel:
     a forward hook, so they are exactly what the source head reads.
     ``source_classes`` is the number of source classes and ``class_names`` their
     names (a tuple, one per head output) when known, e.g. from a checkpoint's
-    ``"class_names"`` metadata.
+    ``"class_names"`` metadata. ``origin`` says how the network was made, so
+    that :func:`~transferlab.models.to_finetunable` can rebuild it: ``{"library":
+    "timm" or "torchvision", "name": ..., "options": {...}}`` or ``{"library":
+    "module"}`` (:func:`wrap_module`); None otherwise.
     """
 
     def __init__(self, name: str, module: nn.Module, preprocessing: Preprocessing, *, forward=None,
                  feature_layer: str | None = None, has_head: bool = True, source_classes: int | None = None,
-                 class_names: tuple[str, ...] | None = None):
+                 class_names: tuple[str, ...] | None = None, origin: dict | None = None):
         if not isinstance(module, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module; got {type(module).__name__}")
         if class_names is not None:
@@ -152,6 +155,8 @@ class ExternalModel:
                 raise ValueError(f"class_names must be {source_classes} strings, one per source class; "
                                  f"got {list(class_names)[:12]!r}")
         self.name = name
+        #: How the network was made (see above), or None.
+        self.origin = origin
         #: Names of the source classes (the head's outputs, in order), when known.
         self.class_names = class_names
         self.module = module.eval()
@@ -218,7 +223,7 @@ def wrap_module(module: nn.Module, *, name: str = "module", input_size=224, mean
     """
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     return ExternalModel(name, module, Preprocessing(size, tuple(mean), tuple(std), channels),
-                         feature_layer=feature_layer, has_head=has_head)
+                         feature_layer=feature_layer, has_head=has_head, origin={"library": "module"})
 
 
 # --------------------------------------------------------------------------- adapters
@@ -302,12 +307,28 @@ def _timm(name: str, pretrained: bool = True, **kwargs) -> ExternalModel:
     model = timm.create_model(name, pretrained=pretrained, **kwargs)
     cfg = timm.data.resolve_model_data_config(model)
     channels, height, width = cfg["input_size"]
+    mean, std = tuple(cfg["mean"]), tuple(cfg["std"])
+    if "in_chans" in kwargs and int(kwargs["in_chans"]) != channels:
+        # The data config is the pretrained one (RGB); timm averages it over channels the same way
+        # when it adapts the first convolution to another channel count.
+        channels = int(kwargs["in_chans"])
+        mean, std = (float(np.mean(mean)),) * channels, (float(np.mean(std)),) * channels
     has_head = getattr(model, "num_classes", 0) > 0
     head = model.get_classifier() if has_head else None
     return ExternalModel(f"timm:{name}", model,
-                        Preprocessing((height, width), tuple(cfg["mean"]), tuple(cfg["std"]), channels),
+                        Preprocessing((height, width), mean, std, channels),
                         feature_layer=None if isinstance(head, nn.Linear) else _timm_pool(model),
-                        has_head=has_head, source_classes=getattr(model, "num_classes", None))
+                        has_head=has_head, source_classes=getattr(model, "num_classes", None),
+                        origin=_origin("timm", name, kwargs))
+
+
+def _origin(library: str, name: str, options: dict) -> dict | None:
+    """How to rebuild a library's network (``pretrained`` aside), or None when an option is not JSON."""
+    try:
+        json.dumps(options)
+    except (TypeError, ValueError):
+        return None
+    return {"library": library, "name": name, "options": dict(options)}
 
 
 def _timm_pool(model) -> str:
@@ -330,14 +351,21 @@ def _torchvision(name: str, pretrained: bool = True) -> ExternalModel:
         size = (crop[0], crop[-1])
         mean, std = tuple(preset.mean), tuple(preset.std)
     return ExternalModel(f"torchvision:{name}", model, Preprocessing(size, mean, std, 3),
-                         source_classes=len(weights.meta["categories"]) if weights is not None else None)
+                         source_classes=len(weights.meta["categories"]) if weights is not None else None,
+                         origin=_origin("torchvision", name, {}))
 
 
-def _file(path: str) -> ExternalModel:
+def _file(path: str, module: nn.Module | None = None) -> ExternalModel:
     # Through load_checkpoint, the one loader of checkpoint files (verified, never unpickled).
+    from transferlab.models._network_arch import provided_module
+
     if not Path(path).is_file():
         raise ValueError(f"checkpoint {path!r} does not exist")
-    checkpoint = load_checkpoint(path)
+    if module is not None and not isinstance(module, nn.Module):
+        raise ValueError(f"module must be a torch.nn.Module (the network a wrapped checkpoint holds); "
+                         f"got {type(module).__name__}")
+    with provided_module(module):
+        checkpoint = load_checkpoint(path)
     model, metadata = checkpoint.model, checkpoint.metadata
     if "preprocessing" in metadata:  # a fine-tuned candidate (to_finetunable) records its own
         try:
@@ -384,7 +412,9 @@ def load_model(spec, **kwargs) -> ExternalModel:
     :func:`~transferlab.models.to_finetunable` is saved) is read with it;
     otherwise with our sources' ``uint8 / 255`` at 28 x 28 (or the MLP's
     ``in_shape``). Its ``"class_names"`` metadata, when present, becomes
-    :attr:`ExternalModel.class_names`.
+    :attr:`ExternalModel.class_names`. A checkpoint of a fine-tuned wrapped
+    ``nn.Module`` (the ``"module"`` architecture) needs an instance of the same
+    network: ``load_model("file:<checkpoint>", module=MyNet())``.
     """
     if isinstance(spec, ExternalModel):
         return spec
@@ -397,4 +427,8 @@ def load_model(spec, **kwargs) -> ExternalModel:
         return _timm(ref, **kwargs)
     if kind == "torchvision":
         return _torchvision(ref, **kwargs)
-    return _file(ref)
+    unknown = sorted(set(kwargs) - {"module"})
+    if unknown:
+        raise ValueError(f"a file: checkpoint takes only module=... (for a fine-tuned wrapped network); "
+                         f"got {', '.join(unknown)}")
+    return _file(ref, **kwargs)

@@ -32,7 +32,7 @@ from transferlab.rank._candidate import ArrayCandidate, Candidate
 from transferlab.rank._models import MODEL_INPUTS, ModelCandidate, model_candidates, rank_models
 from transferlab.rank._decision import RULE
 from transferlab.rank._ranking import DEFAULT_SCORES, Ranking, all_scores, default_scores, rank, split_score_names
-from transferlab.rank._select import Selection, finetune_job, select
+from transferlab.rank._select import Selection, finetune, finetune_job, finetuned_metadata, select
 from transferlab.rank._zoo import SOURCE_PER_CLASS, ZooCandidate, rank_zoo, zoo_candidates
 
 __all__ = [
@@ -49,6 +49,8 @@ __all__ = [
     "select",
     "Selection",
     "finetune_job",
+    "finetune",
+    "finetuned_metadata",
     "default_scores",
     "all_scores",
     "DEFAULT_SCORES",

@@ -133,8 +133,9 @@ def select(
     Parameters
     ----------
     models : sequence of str
-        Candidate specs that can be fine-tuned and saved: ``file:`` (our
-        checkpoints) and ``hf:`` (see :func:`transferlab.models.to_finetunable`).
+        Candidate specs: ``file:``, ``hf:``, ``timm:``, ``torchvision:`` (each
+        fine-tuned and saved through :func:`transferlab.models.to_finetunable`;
+        a network from ``wrap_module`` goes through :func:`finetune`).
     data : str or Path
         An image folder (one subfolder per class), a ``.csv`` or an ``.npz``
         (:func:`transferlab.data.load_data`, split with ``seed``).
@@ -157,8 +158,8 @@ def select(
     freeze : {"none", "backbone"} or int, default "none"
         ``"backbone"`` trains the new head only: a linear probe. An integer ``k``
         freezes the first ``k`` stages where the candidate's stages are known
-        (our ``file:`` networks: e.g. ``conv1``, ``conv2``, ...; an ``hf:``
-        model is one stage, its backbone); a candidate with fewer stages is
+        (our ``file:`` networks: e.g. ``conv1``, ``conv2``, ...; ``hf:``,
+        ``timm:`` and ``torchvision:`` models are one stage, their backbone); a candidate with fewer stages is
         refused when it is fine-tuned.
     val_fraction : float, default 0.2
         Share of each class's training images held out to choose the rate and
@@ -256,25 +257,80 @@ def finetune_job(*, spec: str, data: str, fingerprint: str, lrs: list, steps: in
                  device: str, checkpoint: str) -> dict:
     """Fine-tune one candidate (a results-store job); returns JSON accuracies and the checkpoint path.
 
-    The candidate gets a new seeded head for the target classes on its feature
-    layer (:func:`transferlab.models.to_finetunable`); the training images go
-    through its own preprocessing; ``val_fraction`` of each class is held out
-    (:func:`transferlab.train.stratified_split`, seeded). For each learning
-    rate a copy is trained (:func:`transferlab.train.fit`, early stopping on
-    the validation loss), and the rate with the best validation accuracy (then
-    the lower validation loss, then the first) is kept; only then is the test
-    split evaluated. The kept model is saved to ``checkpoint`` with its
-    metadata (source spec, class names, preprocessing, accuracies, settings).
+    :func:`finetune` on the candidate ``spec`` and the images in ``data``
+    (which must still have ``fingerprint``); the kept model is saved to
+    ``checkpoint`` with its metadata (source spec, class names, preprocessing,
+    accuracies, settings).
     """
     images = load_data(data, seed=seed)
     if images.fingerprint != fingerprint:
         raise ValueError(f"the data in {data!r} changed since it was ranked (fingerprint {images.fingerprint[:12]} "
                          f"!= {fingerprint[:12]}); run select again")
     model = load_model(spec)
+    chosen, record = finetune(model, images, lrs=lrs, steps=steps, epochs=epochs, batch_size=batch_size,
+                              freeze=freeze, val_fraction=val_fraction, patience=patience, seed=seed, device=device)
+    record = {"source_spec": spec, **record, "data": data, "data_fingerprint": fingerprint}
+    Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(checkpoint, chosen.to("cpu"), metadata=finetuned_metadata(record))
+    return {**record, "checkpoint": str(checkpoint)}
+
+
+def finetuned_metadata(record: dict) -> dict:
+    """The checkpoint metadata of a model that :func:`finetune` returned with ``record``.
+
+    What ``load_model("file:...")`` reads back: the preprocessing, the class
+    names, the test accuracy, and the whole record under ``"select"``.
+    """
+    return {"select": {k: v for k, v in record.items() if k not in ("best_epoch", "seconds")},
+            "test_accuracy": record["test_accuracy"], "class_names": list(record["class_names"]),
+            "preprocessing": record["preprocessing"]}
+
+
+def finetune(model, images, *, lrs=LRS, steps: int | None = None, epochs: int | None = None, batch_size: int = 32,
+             freeze: str | int = "none", val_fraction: float = 0.2, patience: int | None = 3, seed: int = 0,
+             device: str = "cpu"):
+    """Fine-tune one candidate on ``images``: ``(model, record)``, the kept model and a JSON record.
+
+    The candidate gets a new seeded head for the target classes on its feature
+    layer (:func:`transferlab.models.to_finetunable`: ``file:``, ``hf:``,
+    ``timm:``, ``torchvision:`` or any network from
+    :func:`~transferlab.models.wrap_module`); the training images go through
+    its own preprocessing; ``val_fraction`` of each class is held out
+    (:func:`transferlab.train.stratified_split`, seeded). For each learning
+    rate a copy is trained (:func:`transferlab.train.fit`, early stopping on
+    the validation loss), and the rate with the best validation accuracy (then
+    the lower validation loss, then the first) is kept; only then is the test
+    split evaluated. Save the model with
+    ``save_checkpoint(path, model, metadata=finetuned_metadata(record))``
+    (a wrapped network then loads back with ``load_model("file:...", module=...)``).
+
+    Parameters
+    ----------
+    model : ExternalModel or str
+        A candidate (:func:`~transferlab.models.load_model`, or its spec).
+    images : ImageData
+        The target task (:func:`transferlab.data.load_data`).
+    lrs, steps, epochs, batch_size, freeze, val_fraction, patience, seed, device
+        As :func:`select` (``steps`` defaults to :data:`STEPS` when neither is given).
+
+    Returns
+    -------
+    model : StagedModel
+        The fine-tuned candidate (on ``device``).
+    record : dict
+        The chosen ``lr``, ``val_accuracy``, ``test_accuracy``, ``test_loss``,
+        ``per_lr`` results, ``class_names``, ``preprocessing``, the settings,
+        ``best_epoch`` and ``seconds``.
+    """
+    model = load_model(model)
+    settings = _check_settings(lrs, steps, epochs, batch_size, freeze, val_fraction, patience, seed)
+    lrs, steps, epochs, batch_size, freeze, val_fraction, patience, seed = (settings[k] for k in (
+        "lrs", "steps", "epochs", "batch_size", "freeze", "val_fraction", "patience", "seed"))
+    check_device(device)
     net = to_finetunable(model, images.n_classes, seed=seed)
     fit_idx, val_idx, note = stratified_split(images.y_train, val_fraction, seed, images.class_names)
     if val_idx is None:
-        raise ValueError(f"select needs a validation split: {note or 'val_fraction is 0'}")
+        raise ValueError(f"fine-tuning needs a validation split: {note or 'val_fraction is 0'}")
     x_train = _pixels(model, images.x_train)
     x_test = _pixels(model, images.x_test)
     fit_data = (x_train[fit_idx], images.y_train[fit_idx])
@@ -286,7 +342,8 @@ def finetune_job(*, spec: str, data: str, fingerprint: str, lrs: list, steps: in
         if freeze != "none":
             stages = len(candidate.stage_names)
             if freeze != "backbone" and freeze > stages:
-                raise ValueError(f"freeze is {freeze} stages but {spec} has {stages} ({', '.join(candidate.stage_names)})")
+                raise ValueError(f"freeze is {freeze} stages but {model.name} has {stages} "
+                                 f"({', '.join(candidate.stage_names)})")
             candidate.freeze_stages(stages if freeze == "backbone" else freeze)
         config = TrainConfig(epochs=epochs or 1, steps=steps, batch_size=batch_size, lr=float(lr), seed=seed,
                              device=device)
@@ -299,20 +356,15 @@ def finetune_job(*, spec: str, data: str, fingerprint: str, lrs: list, steps: in
             best = (key, float(lr), candidate, result)
     _, lr, chosen, result = best
     test_loss, test_accuracy = evaluate(chosen, (x_test, images.y_test), device=device)
-    seconds = time.perf_counter() - start
     record = {
-        "source_spec": spec, "class_names": list(images.class_names),
-        "preprocessing": model.preprocessing.to_dict(), "data": data, "data_fingerprint": fingerprint,
+        "class_names": list(images.class_names), "preprocessing": model.preprocessing.to_dict(),
         "lr": lr, "lrs": [float(x) for x in lrs], "freeze": freeze, "val_fraction": val_fraction,
         "patience": patience, "steps": steps, "epochs": epochs, "batch_size": batch_size, "seed": seed,
         "val_accuracy": next(r["val_accuracy"] for r in per_lr if r["lr"] == lr),
         "test_accuracy": test_accuracy, "test_loss": test_loss, "per_lr": per_lr,
+        "best_epoch": result.best_epoch, "seconds": time.perf_counter() - start,
     }
-    Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(checkpoint, chosen.to("cpu"), metadata={"select": record, "test_accuracy": test_accuracy,
-                                                             "class_names": list(images.class_names),
-                                                             "preprocessing": model.preprocessing.to_dict()})
-    return {**record, "best_epoch": result.best_epoch, "seconds": seconds, "checkpoint": str(checkpoint)}
+    return chosen, record
 
 
 def _pixels(model, images) -> np.ndarray:
