@@ -73,7 +73,7 @@ def test_stability_analyses_by_hand(tmp_path):
     assert _pick(rows, "lr_grid", "lr=0.01", "A")["mean_weighted_tau"] == pytest.approx(-7 / 75)
     assert _pick(rows, "lr_grid", "lr=0.01", "B")["mean_weighted_tau"] == pytest.approx(1.0)
     assert _pick(rows, "lr_grid", "lr=0.1", "B")["setup_stability"] == pytest.approx(-1.0)
-    assert out["summary"][("full", None)]["lr_stability"] == pytest.approx(-1.0)
+    assert out["summary"][("full", None)]["lr_grid_stability"] == pytest.approx(-1.0)
 
     files = write_stability(cfg, tmp_path, out)
     table = list(csv.DictReader(open(tmp_path / "stability.csv")))
@@ -84,8 +84,31 @@ def test_stability_analyses_by_hand(tmp_path):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     assert len(files) == 4
     text = "\n".join(stability_markdown(cfg, out))
-    assert "## Stability" in text and "Setup stability across the LR grid [0.1, 0.01]: **-1.000**" in text
+    assert "## Stability" in text and "Setup stability across the LR grid [lr=0.1, lr=0.01]: **-1.000**" in text
     assert "| A | +1.000 |" in text  # A first: the higher weighted tau on all members
+
+
+def test_scoring_setups_by_hand(tmp_path):
+    # With K=5 the scores swap (A gets B's values and B the truth): the preset's own scoring ranks A
+    # over B, K=5 ranks B (1) over A ((61/75 - 1) / 2): tau -1. seed=1 repeats the preset's scores: tau +1.
+    cfg, finetune, scores, per_lr = _rows()
+    cfg = SimpleNamespace(**vars(cfg), score_per_class=10, setup_regimes=None)
+    swapped = [{**r, "A": r["B"], "B": r["A"]} for r in scores]
+    out = stability_analyses(cfg, MEMBERS, finetune, scores, per_lr, ["A", "B"],
+                             setups={"K=5": swapped, "seed=1": scores})
+    rows = out["rows"]
+    assert _pick(rows, "score_budget", "K=10", "A")["mean_weighted_tau"] == pytest.approx(1.0)
+    assert _pick(rows, "score_budget", "K=5", "B")["mean_weighted_tau"] == pytest.approx(1.0)
+    assert _pick(rows, "score_budget", "K=5", "A")["mean_weighted_tau"] == pytest.approx((61 / 75 - 1) / 2)
+    assert out["summary"][("full", None)]["score_budget_stability"] == pytest.approx(-1.0)
+    assert out["summary"][("full", None)]["score_seed_stability"] == pytest.approx(1.0)
+    assert _pick(rows, "score_seed", "seed=0", "B")["mean_weighted_tau"] == pytest.approx((61 / 75 - 1) / 2)
+    assert not any("not varied" in n for n in out["notes"])
+    text = "\n".join(stability_markdown(cfg, out))
+    assert "the scoring budget K [K=10, K=5]: **-1.000**" in text and "the scoring seed [seed=0, seed=1]: **+1.000**" in text
+    assert "top-3, the scoring budget K | top-3, the scoring seed |" in text
+    write_stability(cfg, tmp_path, out)
+    assert (tmp_path / "stability_setups.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_stability_degrades_on_a_tiny_zoo_and_a_single_rate(tmp_path):
@@ -95,8 +118,9 @@ def test_stability_degrades_on_a_tiny_zoo_and_a_single_rate(tmp_path):
     assert analyses == {"full_pool", "lr_grid"}  # no pool of 3 members to leave anything out of
     notes = " ".join(out["notes"])
     assert "pool-size curve skipped" in notes and "grid has one rate" in notes
+    assert "score_budget: not varied" in notes and "score_seed: not varied" in notes
     assert "leave_one_member_out skipped m0, m1" in notes
-    assert out["summary"][("full", None)]["lr_stability"] is None
+    assert out["summary"][("full", None)]["lr_grid_stability"] is None
     write_stability(cfg, tmp_path, out)  # the figures still draw (empty panels say why)
     assert "n/a" in "\n".join(stability_markdown(cfg, out))
 

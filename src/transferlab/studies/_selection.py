@@ -25,6 +25,7 @@ interrupted study resumes where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from transferlab.studies._selection_config import (
     TargetSpec,
     build_target,
     fine_tune_config,
+    long_budget,
 )
 from transferlab.studies._study import JobSpec, Plan, Study, StudyRun, study_runner
 from transferlab.train import fine_tune
@@ -77,21 +79,25 @@ class SelectionResult:
 # --------------------------------------------------------------------------- jobs (run anywhere)
 
 
-def score_job(*, config: dict, target: dict, regime: str, zoo_digest: str, device: str = "cpu") -> dict:
+def score_job(*, config: dict, target: dict, regime: str, zoo_digest: str, device: str = "cpu",
+              score_seed: int | None = None) -> dict:
     """Score every zoo member for one (target, regime) with every score of the preset.
 
     ``zoo_digest`` is the recipe digest the job was made for: part of its key, so
-    a changed zoo is scored again.
+    a changed zoo is scored again. ``score_seed`` (default: the preset's seed)
+    draws the K scoring samples per class and seeds the scores; the target task
+    itself is always built with the preset's seed (the one fine-tuned).
     """
     cfg = SCORE.view(config)
     zoo = build_zoo(cfg.zoo, cfg.zoo_preset, device=device, progress=False)
     if zoo.recipe.digest != zoo_digest:
         raise ValueError("the zoo changed since the job was made; rerun the study")
     task = build_target(TargetSpec(**target), regime, cfg)
+    seed = cfg.seed if score_seed is None else score_seed
     counts = min(int(c) for c in _class_counts(task))
-    scored = subsample(task, train_per_class=min(cfg.score_per_class, counts), seed=cfg.seed)
+    scored = subsample(task, train_per_class=min(cfg.score_per_class, counts), seed=seed)
     start = time.perf_counter()
-    ranking = rank_zoo(zoo, scored, cfg.scores, cache=FeatureCache(), device=device, progress=False, seed=cfg.seed,
+    ranking = rank_zoo(zoo, scored, cfg.scores, cache=FeatureCache(), device=device, progress=False, seed=seed,
                        bootstrap=0)
     order = {member.name: i for i, member in enumerate(zoo)}
     rows = sorted(ranking.rows, key=lambda r: order[r["model"]])  # zoo order: not the decision's
@@ -150,10 +156,40 @@ def selection_jobs(cfg: SelectionConfig, zoo, *, device: str = "cpu") -> tuple[l
         for regime in cfg.regimes:
             common = {"target": target.to_dict(), "regime": regime, "device": device}
             scoring.append(SCORE.make(cfg, zoo_digest=zoo.recipe.digest, **common))
-            for member in zoo:
-                tuning.append(FINETUNE.make(cfg, member=member.name, member_digest=member.metadata["member_digest"],
-                                            **common))
+            tuning += _tuning(cfg, zoo, common)
     return scoring, tuning
+
+
+def _tuning(cfg: SelectionConfig, zoo, common: dict) -> list:
+    return [FINETUNE.make(cfg, member=m.name, member_digest=m.metadata["member_digest"], **common) for m in zoo]
+
+
+def setup_jobs(cfg: SelectionConfig, zoo, *, device: str = "cpu") -> dict[str, list]:
+    """The scoring jobs of the scoring setups, by setup name (``"K=5"``, ``"seed=1"``), each varied alone.
+
+    One job per target and regime of ``setup_regimes``; the default setup is the
+    study's own scoring jobs.
+    """
+    regimes = cfg.setup_regimes or cfg.regimes
+    out = {}
+    for k in cfg.setup_score_per_class:
+        varied = dataclasses.replace(cfg, score_per_class=k, setup_score_per_class=())
+        out[f"K={k}"] = [SCORE.make(varied, zoo_digest=zoo.recipe.digest, target=t.to_dict(), regime=r, device=device)
+                         for t in cfg.targets for r in regimes]
+    for seed in cfg.setup_seeds:
+        out[f"seed={seed}"] = [SCORE.make(cfg, zoo_digest=zoo.recipe.digest, target=t.to_dict(), regime=r,
+                                          device=device, score_seed=seed) for t in cfg.targets for r in regimes]
+    return out
+
+
+def truth_jobs(cfg: SelectionConfig, zoo, *, device: str = "cpu") -> list:
+    """The fine-tuning jobs of the ground-truth check: ``truth_factor`` times the budget on its targets."""
+    if cfg.truth_factor is None:
+        return []
+    longer = long_budget(cfg)
+    targets = [cfg.targets[i] for i in cfg.truth_targets] if cfg.truth_targets else list(cfg.targets)
+    return [job for t in targets for r in (cfg.truth_regimes or cfg.regimes)
+            for job in _tuning(longer, zoo, {"target": t.to_dict(), "regime": r, "device": device})]
 
 
 def _plan(cfg: SelectionConfig, run: StudyRun) -> Plan:
@@ -167,51 +203,75 @@ def _plan(cfg: SelectionConfig, run: StudyRun) -> Plan:
         if name != "all":  # every registered score (rank.split_score_names)
             score_spec(name)
     scoring, tuning = selection_jobs(cfg, zoo, device=run.device)
+    setups = setup_jobs(cfg, zoo, device=run.device)
+    longer = truth_jobs(cfg, zoo, device=run.device)
+    extra = sum(len(v) for v in setups.values())
     message = (f"[bold]selection[/] {len(zoo)} members x {len(cfg.targets)} targets x {len(cfg.regimes)} regimes: "
-               f"{len(scoring)} scoring and {len(tuning)} fine-tuning jobs")
-    return Plan({"score": scoring, "finetune": tuning}, context={"zoo": zoo}, message=message)
+               f"{len(scoring)} scoring and {len(tuning)} fine-tuning jobs"
+               + (f"; stability: {extra} scoring jobs of {len(setups)} other setups" if setups else "")
+               + (f"; ground-truth check: {len(longer)} fine-tuning jobs at {cfg.truth_factor}x the budget"
+                  if longer else ""))
+    jobs = {"score": scoring, "finetune": tuning, "score_setups": [j for v in setups.values() for j in v],
+            "finetune_long": longer}
+    return Plan(jobs, context={"zoo": zoo, "setups": {name: [j.key for j in v] for name, v in setups.items()}},
+                message=message)
+
+
+def _finetune_rows(jobs, results: dict, members: dict) -> tuple[list, list]:
+    """``(rows, per_lr_rows)`` of fine-tuning jobs: one row per job, one per learning rate of each."""
+    rows, per_lr = [], []
+    for job in jobs:
+        r = results[job.key]
+        kw = job.kwargs
+        m = members[kw["member"]]
+        rows.append({
+            "target": TargetSpec(**kw["target"]).name,
+            "regime": kw["regime"],
+            "model": m.name,
+            "arch": m.arch,
+            "source": m.source,
+            "role": getattr(m, "role", "single"),
+            "best_test_accuracy": r["best_test_accuracy"],
+            "best_lr": r["best_lr"],
+            "val_selected_test_accuracy": r["val_selected_test_accuracy"],
+            "seconds": r["seconds"],
+        })
+        per_lr += [{**{k: rows[-1][k] for k in ("target", "regime", "model")}, "lr": p["lr"],
+                    "test_accuracy": p["test_accuracy"]} for p in r["per_lr"]]
+    return rows, per_lr
+
+
+def _score_rows(jobs, results: dict) -> tuple[list, list]:
+    """``(rows, seconds)`` of scoring jobs: one row per member and (target, regime); the timings per job."""
+    rows, seconds = [], []
+    for job in jobs:
+        r = results[job.key]
+        kw = job.kwargs
+        target = TargetSpec(**kw["target"]).name
+        rows += [{"target": target, "regime": kw["regime"], **row} for row in r["rows"]]
+        seconds.append({"target": target, "regime": kw["regime"], "scores": r["scores"], **r["seconds"]})
+    return rows, seconds
 
 
 def _collect(cfg: SelectionConfig, plan: Plan, results: dict) -> dict:
     from transferlab.studies._selection_report import evaluate_selection
     from transferlab.studies._selection_stability import stability_analyses
+    from transferlab.studies._selection_truth import truth_sensitivity
 
     zoo = plan.context["zoo"]
-    finetune_rows, score_rows, per_lr_rows = [], [], []
     members = {m.name: m for m in zoo}
-    for job in plan.jobs["finetune"]:
-        r = results[job.key]
-        kw = job.kwargs
-        m = members[kw["member"]]
-        finetune_rows.append(
-            {
-                "target": TargetSpec(**kw["target"]).name,
-                "regime": kw["regime"],
-                "model": m.name,
-                "arch": m.arch,
-                "source": m.source,
-                "role": getattr(m, "role", "single"),
-                "best_test_accuracy": r["best_test_accuracy"],
-                "best_lr": r["best_lr"],
-                "val_selected_test_accuracy": r["val_selected_test_accuracy"],
-                "seconds": r["seconds"],
-            }
-        )
-        per_lr_rows += [{**{k: finetune_rows[-1][k] for k in ("target", "regime", "model")}, "lr": p["lr"],
-                         "test_accuracy": p["test_accuracy"]} for p in r["per_lr"]]
-    score_seconds = []
-    for job in plan.jobs["score"]:
-        r = results[job.key]
-        kw = job.kwargs
-        target = TargetSpec(**kw["target"]).name
-        for row in r["rows"]:
-            score_rows.append({"target": target, "regime": kw["regime"], **row})
-        score_seconds.append({"target": target, "regime": kw["regime"], "scores": r["scores"], **r["seconds"]})
+    finetune_rows, per_lr_rows = _finetune_rows(plan.jobs["finetune"], results, members)
+    score_rows, score_seconds = _score_rows(plan.jobs["score"], results)
+    by_key = {job.key: job for job in plan.jobs.get("score_setups", ())}
+    setups = {name: _score_rows([by_key[k] for k in keys], results)[0]
+              for name, keys in plan.context.get("setups", {}).items()}
     evaluation = evaluate_selection(cfg, zoo, finetune_rows, score_rows, score_seconds)
+    names = list(dict.fromkeys(r["score"] for r in evaluation["metrics"]))
     evaluation["stability"] = stability_analyses(  # re-evaluation of the cached results only
-        cfg, list(members), finetune_rows, score_rows, per_lr_rows,
-        list(dict.fromkeys(r["score"] for r in evaluation["metrics"])),
+        cfg, list(members), finetune_rows, score_rows, per_lr_rows, names, setups=setups,
     )
+    long_rows, _ = _finetune_rows(plan.jobs.get("finetune_long", ()), results, members)
+    evaluation["truth"] = truth_sensitivity(cfg, list(members), finetune_rows, long_rows, score_rows, names)
     return {"finetune": finetune_rows, "scores": score_rows, "evaluation": evaluation}
 
 

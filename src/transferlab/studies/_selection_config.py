@@ -8,6 +8,7 @@ rejected so a typo never silently changes the benchmark.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -63,12 +64,44 @@ class SelectionConfig(StudyConfig):
     scores: tuple[str, ...] | None = None
     val_fraction: float = setting(0.2, min_val=0, max_val=1, include_boundaries="left")
     seed: int = setting(0, min_val=0)
+    #: Setup stability of the scoring (extra scoring jobs): other budgets K per class, and other
+    #: seeds of the scoring sample and of the scores, each varied alone, in ``setup_regimes``
+    #: (default: every regime).
+    setup_score_per_class: tuple[int, ...] = setting((), min_val=2)
+    setup_seeds: tuple[int, ...] = setting((), min_val=0)
+    setup_regimes: tuple[str, ...] | None = None
+    #: Ground-truth sensitivity (extra fine-tuning jobs): the budget times ``truth_factor`` on the
+    #: targets numbered ``truth_targets`` (0-based; default: every target) in ``truth_regimes``
+    #: (default: every regime). None: no check.
+    truth_factor: int | None = setting(None, min_val=2)
+    truth_targets: tuple[int, ...] = setting((), min_val=0)
+    truth_regimes: tuple[str, ...] | None = None
 
     def _validate(self) -> None:
         if self.zoo_preset is None:
             self._set("zoo_preset", self.preset)
         for regime in self.regimes:
             regime_shots(regime)
+        for key in ("setup_regimes", "truth_regimes"):
+            unknown = [r for r in getattr(self, key) or () if r not in self.regimes]
+            if unknown:
+                raise ValueError(f"{key} {unknown} are not among the preset's regimes {list(self.regimes)}")
+        beyond = [i for i in self.truth_targets if i >= len(self.targets)]
+        if beyond:
+            raise ValueError(f"truth_targets {beyond} are beyond the {len(self.targets)} targets (numbered from 0)")
+        if self.setup_score_per_class and self.score_per_class in self.setup_score_per_class:
+            raise ValueError(f"setup_score_per_class repeats the preset's own score_per_class "
+                             f"({self.score_per_class}); list only the other budgets")
+        if self.seed in self.setup_seeds:
+            raise ValueError(f"setup_seeds repeats the preset's own seed ({self.seed}); list only the other seeds")
+
+
+def long_budget(config: SelectionConfig) -> SelectionConfig:
+    """``config`` with its fine-tuning budget times ``truth_factor`` (steps, else epochs)."""
+    factor = config.truth_factor
+    if config.steps is not None:
+        return dataclasses.replace(config, steps=config.steps * factor)
+    return dataclasses.replace(config, train=config.train.replace(epochs=config.train.epochs * factor))
 
 
 def regime_shots(regime: str) -> int | None:

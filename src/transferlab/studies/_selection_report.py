@@ -195,6 +195,10 @@ def _markdown(cfg, evaluation, files) -> str:
         from transferlab.studies._selection_stability import stability_markdown
 
         lines += ["", *stability_markdown(cfg, evaluation["stability"])]
+    if "truth" in evaluation:  # the "Ground-truth sensitivity" section (studies/_selection_truth.py)
+        from transferlab.studies._selection_truth import truth_markdown
+
+        lines += ["", *truth_markdown(evaluation["truth"])]
     lines += ["", "## Files", ""]
     lines += [f"- `{Path(p).name}`: {what}" for what, p in files.items()]
     return "\n".join(lines) + "\n"
@@ -241,6 +245,10 @@ def write_report(cfg, out_dir: Path, finetune_rows, score_rows, evaluation) -> d
         from transferlab.studies._selection_stability import write_stability
 
         files.update(write_stability(cfg, out_dir, evaluation["stability"]))
+    if evaluation.get("truth"):
+        from transferlab.studies._selection_truth import write_truth
+
+        files.update(write_truth(out_dir, evaluation["truth"]))
     # Written by run_study once the report is done.
     files["resolved configuration"] = out_dir / "config.json"
     files["code versions, executor and wall time"] = out_dir / "provenance.json"

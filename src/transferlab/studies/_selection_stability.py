@@ -73,12 +73,22 @@ def _row(analysis, regime, variation, n_models, score, mean, in_top, frequency, 
     }
 
 
-def stability_analyses(cfg, members, finetune_rows, score_rows, per_lr_rows, score_names) -> dict:
+#: The scoring setups varied one at a time: analysis, setup-name prefix, the preset's own value.
+SCORING_SETUPS = (("score_budget", "K=", "score_per_class"), ("score_seed", "seed=", "seed"))
+#: The setup analyses, with what a setup is, for the report and the figure.
+SETUP_ANALYSES = (("lr_grid", "the LR grid"), ("score_budget", "the scoring budget K"),
+                  ("score_seed", "the scoring seed"))
+
+
+def stability_analyses(cfg, members, finetune_rows, score_rows, per_lr_rows, score_names, setups=None) -> dict:
     """Every stability analysis of every regime: ``rows`` for ``stability.csv``, ``notes`` and ``summary``.
 
     ``members`` is the zoo order; ``per_lr_rows`` hold ``target, regime, model,
-    lr, test_accuracy`` (one per learning rate of every fine-tuning job).
+    lr, test_accuracy`` (one per learning rate of every fine-tuning job);
+    ``setups`` maps a scoring setup (``"K=5"``, ``"seed=1"``) to its score rows
+    (the study's setup jobs), each compared with the preset's own scoring.
     """
+    setups = setups or {}
     info = {r["model"]: r for r in finetune_rows}
     acc_by = {(r["target"], r["regime"], r["model"]): r[TRUTH] for r in finetune_rows}
     score_by = {(r["target"], r["regime"], r["model"]): r for r in score_rows}
@@ -136,16 +146,38 @@ def stability_analyses(cfg, members, finetune_rows, score_rows, per_lr_rows, sco
         for lr in lrs:
             lr_acc = table(regime, lambda t, m, lr=lr: lr_by[(t, regime, m, lr)])
             means_by_lr[f"lr={lr:g}"] = mean_weighted_tau(lr_acc, scores)
-        setups = setup_stability(means_by_lr, k=TOP)
+        lr_setups = setup_stability(means_by_lr, k=TOP)
         for setup, means in means_by_lr.items():
             top = best_scores(means, TOP)
             for n in names:
                 rows.append(_row("lr_grid", regime, setup, len(members), n, means[n], n in top,
-                                 setups["top_k_frequency"].get(n), setup_stability=setups["stability"]))
+                                 lr_setups["top_k_frequency"].get(n), setup_stability=lr_setups["stability"]))
         for n in names:
-            summary[(regime, n)]["lr_grid"] = setups["top_k_frequency"].get(n)
-        summary[(regime, None)]["lr_stability"] = setups["stability"]
-    notes.append("The scoring budget K and the seed are not varied: that needs new scoring jobs.")
+            summary[(regime, n)]["lr_grid"] = lr_setups["top_k_frequency"].get(n)
+        summary[(regime, None)]["lr_grid_stability"] = lr_setups["stability"]
+
+        for analysis, prefix, field in SCORING_SETUPS:
+            varied = {name: r for name, r in setups.items() if name.startswith(prefix)}
+            if not varied or regime not in (cfg.setup_regimes or cfg.regimes):
+                continue
+            means_by = {f"{prefix}{getattr(cfg, field)}": full}
+            for name, setup_rows in varied.items():
+                by = {(r["target"], r["regime"], r["model"]): r for r in setup_rows}
+                setup_scores = {n: table(regime, lambda t, m, n=n: by[(t, regime, m)].get(n)) for n in names}
+                means_by[name] = mean_weighted_tau(acc, setup_scores)
+            out = setup_stability(means_by, k=TOP)
+            for setup, means in means_by.items():
+                top = best_scores(means, TOP)
+                for n in names:
+                    rows.append(_row(analysis, regime, setup, len(members), n, means[n], n in top,
+                                     out["top_k_frequency"].get(n), setup_stability=out["stability"]))
+            for n in names:
+                summary[(regime, n)][analysis] = out["top_k_frequency"].get(n)
+            summary[(regime, None)][f"{analysis}_stability"] = out["stability"]
+    for analysis, prefix, _ in SCORING_SETUPS:
+        if not any(name.startswith(prefix) for name in setups):
+            notes.append(f"{analysis}: not varied (the preset lists no "
+                         f"{'setup_score_per_class' if prefix == 'K=' else 'setup_seeds'}).")
     return {"rows": rows, "notes": notes, "summary": dict(summary), "names": names, "members": list(members)}
 
 
@@ -220,23 +252,29 @@ def plot_leave_out(stability, regimes, path) -> Path:
 
 
 def plot_setups(stability, regimes, path) -> Path:
-    """Mean weighted tau of every score with the truth of each learning rate, a panel per regime."""
+    """Mean weighted tau of every score in every setup: a row per setup analysis, a panel per regime."""
     names, colours = stability["names"], _colours(stability["names"])
-    fig, axes = plt.subplots(1, len(regimes), figsize=(4.6 * len(regimes) + 1.6, 3.8), squeeze=False)
-    for ax, regime in zip(axes[0], regimes):
-        rows = [r for r in stability["rows"] if r["analysis"] == "lr_grid" and r["regime"] == regime]
-        setups = list(dict.fromkeys(r["variation"] for r in rows))
-        for n in names:
-            ys = [next(r["mean_weighted_tau"] for r in rows if r["variation"] == s and r["score"] == n) for s in setups]
-            ys = [np.nan if y is None else y for y in ys]
-            ax.plot(range(len(setups)), ys, marker="o", color=colours[n], label=n, lw=1)
-        ss = stability["summary"].get((regime, None), {}).get("lr_stability")
-        ax.set_title(f"{regime}: setup stability {'n/a' if ss is None else f'{ss:+.2f}'}", fontsize=10)
-        ax.set_xticks(range(len(setups)), setups, fontsize=8)
-        ax.set_xlabel("ground truth: test accuracy at one learning rate")
-        ax.axhline(0.0, color="k", lw=0.5)
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("mean weighted tau")
+    analyses = [(a, what) for a, what in SETUP_ANALYSES if any(r["analysis"] == a for r in stability["rows"])]
+    analyses = analyses or [SETUP_ANALYSES[0]]
+    fig, axes = plt.subplots(len(analyses), len(regimes), figsize=(4.6 * len(regimes) + 1.6, 3.4 * len(analyses)),
+                             squeeze=False)
+    for i, (analysis, what) in enumerate(analyses):
+        for ax, regime in zip(axes[i], regimes):
+            rows = [r for r in stability["rows"] if r["analysis"] == analysis and r["regime"] == regime]
+            setups = list(dict.fromkeys(r["variation"] for r in rows))
+            for n in names:
+                ys = [next(r["mean_weighted_tau"] for r in rows if r["variation"] == s and r["score"] == n)
+                      for s in setups]
+                ys = [np.nan if y is None else y for y in ys]
+                ax.plot(range(len(setups)), ys, marker="o", color=colours[n], label=n if i == 0 else None, lw=1)
+            ss = stability["summary"].get((regime, None), {}).get(f"{analysis}_stability")
+            ax.set_title(f"{regime}, {what}: setup stability {'n/a' if ss is None else f'{ss:+.2f}'}", fontsize=9)
+            ax.set_xticks(range(len(setups)), setups, fontsize=8)
+            if not rows:
+                ax.text(0.5, 0.5, "not varied", ha="center", transform=ax.transAxes)
+            ax.axhline(0.0, color="k", lw=0.5)
+            ax.grid(alpha=0.3)
+        axes[i][0].set_ylabel("mean weighted tau")
     _layout_with_legend(fig, axes)
     return save_figure(fig, path)
 
@@ -250,8 +288,8 @@ def write_stability(cfg, out_dir, stability) -> dict:
                                                                                   stability["rows"]),
         "weighted tau against the pool size": plot_pool_size(stability, regimes, out_dir / "stability_pool_size.png"),
         "weighted tau on leave-one-out pools": plot_leave_out(stability, regimes, out_dir / "stability_leave_out.png"),
-        "weighted tau with the truth of each learning rate": plot_setups(stability, regimes,
-                                                                         out_dir / "stability_setups.png"),
+        "weighted tau in every setup (LR grid, scoring budget K, scoring seed)": plot_setups(
+            stability, regimes, out_dir / "stability_setups.png"),
     }
 
 
@@ -262,36 +300,51 @@ def _f(value, fmt="+.3f") -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
+def _setup_values(stability, analysis: str, regime: str) -> str:
+    """The setups of one analysis in one regime, as a list: ``[lr=0.1, lr=0.03]``."""
+    setups = dict.fromkeys(r["variation"] for r in stability["rows"]
+                           if r["analysis"] == analysis and r["regime"] == regime)
+    return "[" + ", ".join(setups) + "]"
+
+
 def stability_markdown(cfg, stability) -> list[str]:
     """The "Stability" section of ``report.md``, as lines."""
     lines = [
         "## Stability",
         "",
-        "Re-evaluation of the cached results only (no new fine-tuning or scoring), against the ground truth "
+        "Re-evaluation of the cached results (no new fine-tuning; the scoring setups are the preset's extra "
+        "scoring jobs), against the ground truth "
         "`best`. A score's verdict is its mean weighted tau over the targets (weighted tau undefined on a target, "
         "a constant side, leaves it out). *Top-3*: the fraction of the variations in which the score is among "
         "the three best scores (fewer than three scores strictly ahead; ties kept). Variations: every pool "
         f"without one member, one architecture (`arch`) or one pre-training kind (`role`), pools of fewer than "
         f"{MIN_POOL} members skipped; random sub-pools of each size from {MIN_POOL} to the zoo ({N_POOLS} per "
         f"size, seeded with the preset's seed {cfg.seed}, every subset when there are fewer; "
-        f"at most {MAX_SIZES} sizes); and the ground truth of each learning rate of the grid alone "
-        "(its test accuracy). *Setup stability* (Agostinelli et al., ECCV 2022, *How stable are transferability "
+        f"at most {MAX_SIZES} sizes); the ground truth of each learning rate of the grid alone "
+        "(its test accuracy); and the scores computed with another budget K of scoring samples per class "
+        "(`setup_score_per_class`) or another seed of the scoring sample and of the scores (`setup_seeds`), "
+        "each varied alone against the preset's own. *Setup stability* (Agostinelli et al., ECCV 2022, *How stable are transferability "
         "metrics evaluations?*): the mean over pairs of setups of the Kendall tau-b between the scores' mean "
         "weighted taus, 1 when every setup ranks the scores alike. *Top-3, random pools* is averaged over the sizes.",
         "",
     ]
     names = stability["names"]
+    varied = [(a, what) for a, what in SETUP_ANALYSES
+              if any(r["analysis"] == a for r in stability["rows"])] or [SETUP_ANALYSES[0]]
     for regime in cfg.regimes:
-        ss = stability["summary"].get((regime, None), {}).get("lr_stability")
+        overall = stability["summary"].get((regime, None), {})
+        setups = [f"{what} {_setup_values(stability, a, regime)}: **{_f(overall.get(f'{a}_stability'))}**"
+                  for a, what in varied if any(r["analysis"] == a and r["regime"] == regime
+                                                for r in stability["rows"])]
         lines += [
             f"### {regime}",
             "",
-            f"Setup stability across the LR grid {list(cfg.lrs)}: **{_f(ss)}**.",
+            "Setup stability across " + "; across ".join(setups) + ".",
             "",
             "| score | weighted tau, all members | top-3, leave one member out | top-3, leave one arch out | "
             f"top-3, leave one kind out | weighted tau, pools of {MIN_POOL} (10-90%) | top-3, random pools | "
-            "top-3, LR grid |",
-            "|---|---|---|---|---|---|---|---|",
+            + " | ".join(f"top-3, {what}" for _, what in varied) + " |",
+            "|---|---|---|---|---|---|---|" + "---|" * len(varied),
         ]
         full = {n: stability["summary"][(regime, n)].get("full_pool") for n in names}
         order = sorted(names, key=lambda n: (full[n] is None, -(full[n] or 0.0)))  # undefined last
@@ -303,7 +356,8 @@ def stability_markdown(cfg, stability) -> list[str]:
             lines.append(
                 f"| {n} | {_f(s.get('full_pool'))} | {_f(s.get('leave_one_member_out'), '.2f')} | "
                 f"{_f(s.get('leave_one_arch_out'), '.2f')} | {_f(s.get('leave_one_kind_out'), '.2f')} | {pool} | "
-                f"{_f(s.get('pool_size'), '.2f')} | {_f(s.get('lr_grid'), '.2f')} |"
+                f"{_f(s.get('pool_size'), '.2f')} | "
+                + " | ".join(_f(s.get(a), ".2f") for a, _ in varied) + " |"
             )
         lines.append("")
     if stability["notes"]:
