@@ -59,6 +59,7 @@ bench: setup
 	$(PY) bench/bound.py
 	$(PY) bench/import_time.py
 	$(PY) bench/bootstrap.py
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) $(EXTRAS_VENV) transferlab-out .pytest_cache

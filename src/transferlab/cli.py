@@ -307,7 +307,7 @@ _DEMO_COMMAND = _StudyCommand(
 _STUDY_COMMANDS = (
     _StudyCommand("selection", "transferlab.studies:run_selection",
                   "The model-selection benchmark: every score ranks the zoo, fine-tuning checks it.",
-                  "tiny (tests, CI), small (2-core CPU, ~30 min from empty) or full (GPU).", _show_selection),
+                  "tiny (tests, CI), small (2-core CPU, ~45 min from empty) or full (GPU).", _show_selection),
     _StudyCommand("correlation", "transferlab.studies:run_correlation",
                   "The correlation study: Alice pre-trains, Bob reuses; task and feature correlation are knobs.",
                   "tiny (tests, CI), small (2-core CPU, ~10 min) or full (GPU).",

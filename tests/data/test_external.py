@@ -306,3 +306,71 @@ def test_the_render_size_check_is_against_the_memory_limit(monkeypatch):
         load_sized("shapes", train_per_class=2, test_per_class=1)
     monkeypatch.setattr(_task, "_memory_limit", lambda: 8 * 3 * 7064)
     assert load_sized("shapes", train_per_class=2, test_per_class=1).x_train.shape == (16, 1, 28, 28)
+
+
+def _decoded(path):
+    """An image as Pillow decodes it, independently of the loader: (H, W, 3) uint8 RGB."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_folder_images_are_decoded_when_read_and_equal_the_files(tmp_path):
+    import hashlib
+    import json
+
+    from transferlab.data._external import ImageFiles
+
+    root = _write_folder(tmp_path / "data")
+    data = load_image_folder(root, test_fraction=0.34, seed=3)
+    assert isinstance(data.x_train, ImageFiles) and isinstance(data.x_test, ImageFiles)
+    files = sorted((root / c / f"{i}.png" for c in ("ant", "bee", "cat") for i in range(6)), key=str)
+    assert sorted(map(str, [*data.x_train.paths, *data.x_test.paths])) == [str(f) for f in files]
+    for path, image in zip(data.x_train.paths, data.x_train):
+        np.testing.assert_array_equal(image, _decoded(path))
+    # The fingerprint is the digest of the pixels, as when the images were held in memory: the root, every
+    # image's bytes and shape in folder order, then the labels (recomputed here from the files).
+    h = hashlib.sha256(json.dumps(str(root)).encode())
+    for path in files:
+        image = _decoded(path)
+        h.update(image.tobytes())
+        h.update(str(image.shape).encode())
+    labels = np.repeat(np.arange(3, dtype=np.int64), 6)
+    h.update(f"{labels.dtype}{labels.shape}".encode())
+    h.update(labels.tobytes())
+    split = hashlib.sha256(json.dumps(h.hexdigest()[:32]).encode())
+    split.update(json.dumps({"seed": 3, "test_fraction": 0.34}, sort_keys=True).encode())
+    assert data.fingerprint == split.hexdigest()[:32]
+    # Slices, index arrays and k-shot draws stay files; they read the same images.
+    assert isinstance(data.x_train[2:5], ImageFiles) and len(data.x_train[2:5]) == 3
+    np.testing.assert_array_equal(data.x_train[np.array([4])][0], data.x_train[4])
+    few = data.k_shot(2, seed=1)
+    assert isinstance(few.x_train, ImageFiles) and len(few.x_train) == 6
+    assert all(p in data.x_train.paths for p in few.x_train.paths)
+
+
+def test_a_file_changed_or_corrupted_after_loading_is_refused_by_name(tmp_path):
+    root = _write_folder(tmp_path / "data", classes=("ant", "bee"), per_class=3)
+    data = load_image_folder(root, test_fraction=0.34, seed=0)
+    target = data.x_train.paths[1]
+    target.write_bytes(b"\xff\xd8 not really a jpeg any more")
+    with pytest.raises(ValueError, match=rf"cannot read image '.*{target.name}'"):
+        data.x_train[1]
+    Image.fromarray(np.zeros((10, 12, 3), dtype=np.uint8)).save(target)  # readable, but not the fingerprinted pixels
+    with pytest.raises(ValueError, match=rf"image '.*{target.name}' changed since the data were loaded"):
+        list(data.x_train)
+    target.unlink()
+    with pytest.raises(ValueError, match=rf"cannot read image '.*{target.name}'.*No such file"):
+        data.x_train[1]
+
+
+def test_csv_images_are_files_too_with_their_split(tmp_path):
+    from transferlab.data._external import ImageFiles
+
+    _write_folder(tmp_path / "data", per_class=3)
+    rows = ["path,label,split"] + [f"data/{c}/{i}.png,{c},{'test' if i == 0 else 'train'}"
+                                   for c in ("ant", "bee", "cat") for i in range(3)]
+    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    data = load_csv(tmp_path / "list.csv")
+    assert isinstance(data.x_train, ImageFiles) and [p.name for p in data.x_test.paths] == ["0.png"] * 3
+    for path, image in zip(data.x_test.paths, data.x_test):
+        np.testing.assert_array_equal(image, _decoded(path))

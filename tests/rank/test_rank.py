@@ -255,3 +255,12 @@ def test_rank_errors_name_the_argument_and_the_candidate():
     probs_only = ArrayCandidate("probs", {"source_probs": arrays["source_probs"]})
     with pytest.raises(ValueError, match=r"'ncti' needs the features of every candidate; \['probs'\]"):
         rank([one, probs_only], LABELS, ["logme", "ncti"], progress=False)
+
+
+def test_scores_that_read_a_capped_subset_say_so_in_the_notes():
+    from transferlab.rank._ranking import _capped
+
+    (note,) = _capped(("logme", "knn"), 20_000)
+    assert note.startswith("knn read about 10,000 of the 20,000 target samples")
+    assert _capped(("logme", "knn", "linear_probe"), 10_000) == []
+    assert [n.split()[0] for n in _capped(("knn", "linear_probe", "leep"), 10_001)] == ["knn", "linear_probe"]

@@ -140,3 +140,102 @@ def test_precomputed_features_are_scored_as_they_are(tmp_path):
     assert ranking.rows[0]["logme"] == pytest.approx(logme(data.x_train, data.y_train))
     with pytest.raises(ValueError, match="give no models"):
         rank_models(["hf:x"], tmp_path / "f.npz", ["logme"], progress=False)
+
+
+def test_streamed_extraction_equals_one_pass_in_memory(setup, tmp_path):
+    # Decoded in threads, batch by batch, written to the cache in chunks and read back memory-mapped: the
+    # arrays are those of the model run on all the images decoded by Pillow here, in one batch (float32
+    # convolutions over other batch sizes agree to rounding, hence the tolerances).
+    root, models = setup
+    from transferlab.data._external import ImageFiles, load_data
+    from transferlab.features import FeatureCache
+    from transferlab.models._hub import load_model
+    from transferlab.rank import ModelCandidate
+
+    with pytest.warns(UserWarning, match="corrupt.png"):
+        data = load_data(root / "images", strict=False)
+    assert isinstance(data.x_train, ImageFiles)
+    model = load_model(models[0])
+    z, logits = model.features_and_logits(model.preprocessing([np.asarray(Image.open(p).convert("RGB"))
+                                                               for p in data.x_train.paths]))
+    cache = FeatureCache(tmp_path / "cache")
+    candidate = ModelCandidate(model, data, cache=cache, batch_size=5, progress=False)  # 19 images: 4 x 5 - 1
+    feats, probs = candidate.array("features"), candidate.array("source_probs")
+    np.testing.assert_allclose(feats, z.double().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(probs, torch.softmax(logits.double(), 1).numpy(), rtol=1e-6, atol=1e-9)
+    assert not feats.flags.writeable and not probs.flags.writeable  # memory-mapped from the cache
+    np.testing.assert_array_equal(cache.get(_candidate_key(cache, model, data, "features")), feats)
+    again = ModelCandidate(model, data, cache=cache, batch_size=7, progress=False)  # read from the cache
+    np.testing.assert_array_equal(again.array("features"), feats)
+
+
+def _candidate_key(cache, model, data, kind):
+    return cache.key(model.module, kind=kind, task=data, split="train", stage=model.feature_layer,
+                     options={"preprocessing": model.preprocessing.to_dict()})
+
+
+def test_batches_in_threads_are_the_batches_of_one_thread():
+    from transferlab.models._hub import Preprocessing
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, size=(9 + i % 4, 11, 3), dtype=np.uint8) for i in range(23)]
+    pre = Preprocessing((8, 8))
+    serial = list(_models._batches(pre, images, 6, workers=0))  # no threads
+    for workers in (1, 3):
+        threaded = list(_models._batches(pre, images, 6, workers=workers))
+        assert [b.shape[0] for b in threaded] == [6, 6, 6, 5]
+        for a, b in zip(serial, threaded):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # Independently: Pillow's bilinear resize, scaled to [0, 1], normalised with ImageNet's statistics.
+    mean, std = np.float32([0.485, 0.456, 0.406]), np.float32([0.229, 0.224, 0.225])
+    expected = np.stack([((np.asarray(Image.fromarray(im).resize((8, 8), Image.BILINEAR), np.float32) / 255 - mean)
+                          / std).transpose(2, 0, 1) for im in images])
+    np.testing.assert_allclose(torch.cat(threaded).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_nan_features_are_refused_and_nothing_is_cached(setup, tmp_path):
+    root, _ = setup
+    from torch import nn
+
+    from transferlab.data._external import load_data
+    from transferlab.features import FeatureCache
+    from transferlab.models._hub import wrap_module
+    from transferlab.rank import ModelCandidate
+
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(x.mean(dim=(2, 3)) * float("nan"))
+
+    with pytest.warns(UserWarning, match="corrupt.png"):
+        data = load_data(root / "images", strict=False)
+    cache = FeatureCache(tmp_path / "cache")
+    candidate = ModelCandidate(wrap_module(Broken(), name="broken", input_size=8), data, cache=cache, batch_size=4,
+                               progress=False)
+    with pytest.raises(ValueError, match="features of 'broken' contain NaN or Inf"):
+        candidate.array("features")
+    assert not list((tmp_path / "cache").rglob("*.npy")) and not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_an_image_corrupted_after_loading_stops_extraction_by_name(setup, tmp_path):
+    root, models = setup
+    import shutil
+
+    from transferlab.data._external import load_data
+    from transferlab.features import FeatureCache
+    from transferlab.models._hub import load_model
+    from transferlab.rank import ModelCandidate
+
+    shutil.copytree(root / "images", tmp_path / "images")
+    (tmp_path / "images" / "square" / "corrupt.png").unlink()
+    data = load_data(tmp_path / "images")
+    victim = data.x_train.paths[-1]
+    victim.write_bytes(b"\x89PNG broken now")
+    candidate = ModelCandidate(load_model(models[0]), data, cache=FeatureCache(tmp_path / "cache"), batch_size=4,
+                               progress=False)
+    with pytest.raises(ValueError, match=rf"cannot read image '.*{victim.parent.name}/{victim.name}'"):
+        candidate.array("features")
+    assert not list((tmp_path / "cache").rglob("*.npy"))

@@ -7,8 +7,11 @@ from transferlab.scores import knn, spec
 from transferlab.scores._knn import _knn_accuracy
 
 
-def _brute_force(features, labels, k):
+def _brute_force(features, labels, k, queries=None):
     """Leave-one-out kNN accuracy by a double loop, written from the docstring alone.
+
+    With ``queries`` (row indices) the mean is over those rows only; every row is still
+    a candidate neighbour and the standardisation uses every row.
 
     Standardise (population std; zero-variance columns dropped), L2-normalise each row (a zero
     row stays zero), then for each sample: sort the other samples by (-similarity, index), take
@@ -28,7 +31,8 @@ def _brute_force(features, labels, k):
         if norm > 0:
             U[i] = Z[i] / norm
     correct = 0
-    for i in range(n):
+    queries = range(n) if queries is None else queries
+    for i in queries:
         others = [(-float(np.dot(U[i], U[j])), j) for j in range(n) if j != i]
         neighbours = sorted(j for _, j in sorted(others)[:k])  # the k nearest, then in index order
         votes = [0] * len(classes)
@@ -41,7 +45,22 @@ def _brute_force(features, labels, k):
         best_sum = max(sums[c] for c in tied)
         predicted = min(c for c in tied if sums[c] == best_sum)
         correct += predicted == y[i]
-    return correct / n
+    return correct / len(queries)
+
+
+def _documented_queries(labels, max_samples, seed, minimum=1):
+    """The query rows of the sample cap, from the docstring: one uniform key per row drawn in row
+    order from ``default_rng(seed)``; class c keeps max(minimum, floor(n_c * max_samples / N))
+    rows, those with the smallest keys."""
+    _, y = np.unique(np.asarray(labels), return_inverse=True)
+    n = y.shape[0]
+    keys = np.random.default_rng(seed).random(n)
+    chosen = []
+    for c in range(y.max() + 1):
+        members = [i for i in range(n) if y[i] == c]
+        take = min(len(members), max(minimum, len(members) * max_samples // n))
+        chosen += sorted(members, key=lambda i: keys[i])[:take]
+    return sorted(chosen)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -141,9 +160,10 @@ def test_value_is_an_accuracy():
 
 
 def test_memory_is_bounded_at_fifty_thousand_samples():
-    # 50,000 x 50,000 similarities would be 20 GB; a block holds 83 x 50,000 (32 MB). One block at
-    # N = 50,000 (a whole run is O(N^2 D) time: minutes on two cores), traced by tracemalloc, to
-    # which NumPy reports its allocations; the loop over blocks is checked by the tiny-block tests.
+    # 50,000 x 50,000 similarities would be 20 GB; a block holds 335 x 50,000 (128 MB). One block at
+    # N = 50,000, traced by tracemalloc, to which NumPy reports its allocations; the loop over blocks
+    # is checked by the tiny-block tests. Within a block: the similarities, their transposed product
+    # while it is copied, the partition's copy, and masks of a byte or 4 per entry.
     import tracemalloc
 
     from transferlab.scores import _knn
@@ -153,15 +173,15 @@ def test_memory_is_bounded_at_fifty_thousand_samples():
     labels = rng.integers(0, 5, size=n)
     U = _knn._standardised_unit_rows(rng.normal(size=(n, 16)) + labels[:, None])
     rows = _knn._BLOCK_BYTES // (8 * n)
-    assert rows == 83
+    assert rows == 335
     tracemalloc.start()
     try:
-        predicted = _knn._predict_block(U, labels, 5, 10, 1000, 1000 + rows)
+        predicted = _knn._predict_block(U, labels, 5, 10, np.arange(1000, 1000 + rows))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert predicted.shape == (rows,) and set(predicted) <= set(range(5))
-    assert peak < 200 * 2**20, f"peak {peak / 2**20:.0f} MB for one block"
+    assert peak < 5 * _knn._BLOCK_BYTES, f"peak {peak / 2**20:.0f} MB for one block"
 
 
 @pytest.mark.parametrize(
@@ -197,4 +217,76 @@ def test_spec():
     assert s.group == "baseline" and s.resample is False and s.needs == {"features"}
     assert s.constant == "raises" and s.min_per_class == 2
     assert s.scale_invariant and s.translation_invariant and s.label_permutation_invariant
-    assert not s.seeded and "Renggli" in s.reference
+    assert s.seeded and s.stochastic and "Renggli" in s.reference  # the seed draws the capped queries
+    assert s.max_samples == 10_000
+
+
+# --------------------------------------------------------------------------- the sample cap
+
+
+def _capped_problem(seed, n=60, classes=4, dim=5):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, size=n)
+    labels[: 2 * classes] = np.repeat(np.arange(classes), 2)  # every class at least twice
+    features = rng.normal(size=(n, dim)) + 0.7 * np.eye(classes, dim)[labels]
+    return features, labels
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("max_samples", [1, 7, 25, 59])
+def test_capped_value_is_the_brute_force_mean_over_the_documented_queries(seed, max_samples):
+    features, labels = _capped_problem(seed)
+    queries = _documented_queries(labels, max_samples, seed)
+    assert len(queries) <= max(max_samples, 4)  # about max_samples: at least one per class
+    expected = _brute_force(features, labels, 5, queries)
+    assert knn(features, labels, k=5, max_samples=max_samples, seed=seed) == expected
+
+
+def test_at_or_below_the_cap_every_sample_is_a_query_and_the_order_does_not_matter():
+    features, labels = _capped_problem(11)
+    exact = _brute_force(features, labels, 5)
+    for max_samples in (60, 61, None):
+        for seed in (0, 5):
+            assert knn(features, labels, k=5, max_samples=max_samples, seed=seed) == exact
+    order = np.random.default_rng(2).permutation(60)
+    assert knn(features[order], labels[order], k=5) == exact
+
+
+def test_capped_queries_do_not_depend_on_the_class_names_and_are_unbiased():
+    features, labels = _capped_problem(12, n=80)
+    value = knn(features, labels, max_samples=20, seed=3)
+    assert knn(features, np.array(["d", "c", "b", "a"])[labels], max_samples=20, seed=3) == value
+    assert knn(features, labels, max_samples=20, seed=3) == value  # seeded: the same value again
+    # An unbiased estimate: the mean over many seeds approaches the exact value (standard error of the
+    # mean over 200 seeds of a proportion of 20 is about 0.1 / sqrt(200) = 0.007; 5 sigma allowed).
+    exact = knn(features, labels, max_samples=None)
+    mean = np.mean([knn(features, labels, max_samples=20, seed=s) for s in range(200)])
+    assert abs(mean - exact) < 0.035
+
+
+def test_capped_regression_r2_is_over_the_query_rows():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] + 0.3 * rng.normal(size=40)
+    queries = _documented_queries(np.zeros(40, dtype=int), 15, 7)
+    assert len(queries) == 15
+    U = _standardise_rows(X)
+    predicted = []
+    for i in queries:  # brute force: the 4 most similar other rows (ties by index), their mean target
+        order = sorted((j for j in range(40) if j != i), key=lambda j: (-float(U[i] @ U[j]), j))[:4]
+        predicted.append(np.mean(y[order]))
+    yq = y[queries]
+    expected = 1.0 - np.sum((yq - predicted) ** 2) / np.sum((yq - yq.mean()) ** 2)
+    got = knn(X, y, k=4, max_samples=15, seed=7, target_kind="regression")
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def _standardise_rows(X):
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    return Z / np.linalg.norm(Z, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
+def test_bad_max_samples(bad):
+    with pytest.raises(ValueError, match="max_samples must be an integer >= 1 or None"):
+        knn(np.eye(4), [0, 0, 1, 1], max_samples=bad)

@@ -77,6 +77,17 @@ def test_matches_loop_reference(seed):
     np.testing.assert_allclose(leep(P, y), _leep_loops(P, y), rtol=1e-12)
 
 
+@pytest.mark.parametrize("block", [1, 4, 12, 10**6])
+def test_blocks_of_rows_do_not_change_the_value(monkeypatch, block):
+    # 4 source classes, 23 rows: blocks of 1 row (1 and 4 entries), of 3 rows (a ragged last block
+    # of 2), or every row at once: the same value as the loop reference.
+    from transferlab.scores import _leep
+
+    P, y = _random_problem(11, n=23)
+    monkeypatch.setattr(_leep, "_BLOCK_ELEMENTS", block)
+    np.testing.assert_allclose(leep(P, y), _leep_loops(P, y), rtol=1e-12)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_at_most_zero(seed):

@@ -96,6 +96,8 @@ def test_any_finite_magnitude_gives_the_unit_scale_value():
         ({"C": np.nan}, "C must be"),
         ({"max_iter": 0}, "max_iter must be an integer >= 1"),
         ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"max_samples": 3}, "max_samples must be an integer >= 4 or None; got 3"),
+        ({"max_samples": 10.0}, "max_samples must be an integer >= 4 or None"),
     ],
 )
 def test_bad_options_name_the_argument(kwargs, message):
@@ -122,3 +124,57 @@ def test_spec():
     assert s.seeded and s.stochastic and not s.label_permutation_invariant
     assert s.scale_invariant and s.translation_invariant and s.min_per_class == 2
     assert "Renggli" in s.reference and "Sorkhei" in s.reference
+    assert s.max_samples == 10_000
+
+
+# --------------------------------------------------------------------------- the sample cap
+
+
+def _documented_subset(labels, max_samples, seed):
+    """The rows of the sample cap, from the docstring: one uniform key per row drawn in row order
+    from ``default_rng(seed)``; class c keeps max(2, floor(n_c * max_samples / N)) rows, those with
+    the smallest keys; the rows stay in their order."""
+    n = len(labels)
+    keys = np.random.default_rng(seed).random(n)
+    chosen = []
+    for c in np.unique(labels):
+        members = [i for i in range(n) if labels[i] == c]
+        take = min(len(members), max(2, len(members) * max_samples // n))
+        chosen += sorted(members, key=lambda i: keys[i])[:take]
+    return np.array(sorted(chosen))
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+@pytest.mark.parametrize("max_samples", [12, 25])
+def test_capped_probe_is_sklearn_on_the_documented_subset(seed, max_samples):
+    features, labels = _problem(seed, counts=(30, 22, 3), signal=0.8)
+    rows = _documented_subset(labels, max_samples, seed)
+    # the class of 3 keeps 2 (its share would be 0 or 1): every class is in two folds
+    assert np.bincount(labels[rows]).min() == 2 and len(rows) <= max_samples + 2
+    n_splits = min(5, int(np.bincount(labels[rows]).min()))
+    expected = _sklearn(features[rows], labels[rows], seed=seed, scoring="accuracy", n_splits=n_splits)
+    np.testing.assert_allclose(linear_probe(features, labels, max_samples=max_samples, seed=seed), expected,
+                               rtol=0, atol=1e-12)
+
+
+def test_at_or_below_the_cap_every_sample_is_used():
+    features, labels = _problem(3)
+    expected = _sklearn(features, labels, seed=2, scoring="accuracy")
+    for max_samples in (36, 100, None):
+        np.testing.assert_allclose(linear_probe(features, labels, max_samples=max_samples, seed=2), expected,
+                                   rtol=0, atol=1e-12)
+
+
+def test_capped_regression_is_ridge_on_a_uniform_subset():
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(50, 4))
+    y = X @ np.array([1.0, -0.5, 0.0, 2.0]) + 0.5 * rng.normal(size=50)
+    rows = _documented_subset(np.zeros(50, dtype=int), 20, 3)
+    assert len(rows) == 20
+    expected = cross_val_score(make_pipeline(StandardScaler(), Ridge(alpha=1.0)), X[rows], y[rows],
+                               cv=KFold(5, shuffle=True, random_state=3), scoring="r2").mean()
+    np.testing.assert_allclose(linear_probe(X, y, max_samples=20, seed=3, target_kind="regression"), expected,
+                               rtol=1e-10)

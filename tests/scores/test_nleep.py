@@ -6,7 +6,15 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
 from transferlab.scores._leep import leep
-from transferlab.scores._nleep import _n_components_for, _pca, nleep
+from transferlab.scores import _nleep
+from transferlab.scores._nleep import (
+    _fit_mixture,
+    _n_components_for,
+    _pca,
+    _precision_cholesky,
+    _same_m_step,
+    nleep,
+)
 
 
 def _mixture(seed, n_per_class=20, n_classes=3, dim=5, sep=1.0, spread=1.0):
@@ -160,6 +168,71 @@ def test_errors():
         nleep(X[:, 0], y)
     with pytest.raises(ValueError, match="at least 2 classes"):
         nleep(X, np.zeros(len(y), dtype=int))
+
+
+# ----------------------------------------------------------------------------- the mixture's EM
+
+
+def _clusters(seed, n, dim, k, sep):
+    rng = np.random.default_rng(seed)
+    return sep * rng.normal(size=(k, dim))[rng.integers(0, k, size=n)] + rng.normal(size=(n, dim))
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "dim", "k", "sep", "soft"),
+    [
+        (0, 400, 3, 6, 1.0, True),  # overlapping clusters: soft posteriors, 11 EM iterations in sklearn
+        (1, 400, 3, 6, 0.7, True),  # 20 iterations
+        (2, 300, 40, 10, 1.0, False),  # 40 dims: most responsibilities underflow to exactly 0
+        (3, 300, 40, 10, 0.3, False),
+    ],
+)
+def test_mixture_posterior_equals_scikit_learns_gaussian_mixture(seed, n, dim, k, sep, soft, monkeypatch):
+    # The EM is scikit-learn's GaussianMixture (full covariances, reg_covar 1e-6, tol 1e-3,
+    # k-means start), reorganised: the posteriors must agree to rounding, soft or hard.
+    Z = _clusters(seed, n, dim, k, sep)
+    reference = GaussianMixture(k, covariance_type="full", reg_covar=1e-6, random_state=seed).fit(Z)
+    expected = reference.predict_proba(Z)
+    assert soft == (reference.n_iter_ > 5 and np.all(expected > 0))
+    assert soft or np.mean(expected == 0) > 0.5  # the sparse M step has rows to skip
+    evaluations = []
+    densities = _nleep._log_densities
+    monkeypatch.setattr(_nleep, "_log_densities", lambda *args: evaluations.append(1) or densities(*args))
+    np.testing.assert_allclose(_fit_mixture(Z, k, seed), expected, rtol=0, atol=1e-12)
+    # sklearn evaluates the densities n_iter_ + 1 times; hard posteriors let the fit skip M steps
+    assert len(evaluations) == reference.n_iter_ + 1 if soft else len(evaluations) < reference.n_iter_ + 1
+
+
+def test_m_step_is_skipped_only_below_its_resolution():
+    rng = np.random.default_rng(0)
+    old = rng.dirichlet(np.ones(4), size=50)
+    old[0] = [1.0, 0.0, 0.0, 0.0]
+    nk = old.sum(axis=0)  # n_1 = 11.0
+    means = np.tile([2.0, 0.0, 0.0], (4, 1))  # with |z| <= 2: R = 4
+    assert _same_m_step(old, old, nk, means, 2.0)
+    # N delta (1 + 2 R^2 / reg_covar) / n_1 = 50 * 3.2e7 / 11.0 delta = 1.5e8 delta against eps = 2.2e-16
+    for delta, same in ((1e-200, True), (1e-25, True), (1e-23, False), (1e-3, False)):
+        moved = old.copy()
+        moved[0, 1] = delta
+        assert _same_m_step(moved, old, nk, means, 2.0) == same
+
+
+def test_mixture_does_not_depend_on_the_number_of_threads(monkeypatch):
+    # every component is computed the same way in whichever thread runs it
+    Z = _clusters(4, 300, 8, 6, 1.0)
+    monkeypatch.setattr(_nleep, "_workers", lambda: 1)
+    one = _fit_mixture(Z, 6, 0)
+    monkeypatch.setattr(_nleep, "_workers", lambda: 3)
+    np.testing.assert_array_equal(_fit_mixture(Z, 6, 0), one)
+
+
+def test_precision_factor_inverts_the_covariance_and_rejects_indefinite_ones():
+    covariance = np.array([[4.0, 2.0], [2.0, 3.0]])
+    factor = _precision_cholesky(covariance)
+    assert factor[1, 0] == 0.0  # upper triangular
+    np.testing.assert_allclose(factor @ factor.T, np.linalg.inv(covariance), rtol=1e-14)
+    with pytest.raises(ValueError, match="ill-defined covariance"):
+        _precision_cholesky(np.array([[1.0, 2.0], [2.0, 1.0]]))
 
 
 def _two_optima_case():

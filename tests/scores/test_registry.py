@@ -173,6 +173,25 @@ def test_seeded_is_read_from_the_signature_or_declared():
     assert spec("random").seeded and spec("nleep").seeded and not spec("logme").seeded
 
 
+def test_max_samples_is_the_default_of_the_max_samples_keyword():
+    reg = _ScoreRegistry()
+    reg.register_score("every", needs="features", reference="x")(lambda features, labels: 0.0)
+    reg.register_score("capped", needs="features", reference="x")(
+        lambda features, labels, *, max_samples=500, seed=0: 0.0)
+    reg.register_score("uncapped", needs="features", reference="x")(
+        lambda features, labels, *, max_samples=None: 0.0)
+    reg.register_score("numpy_int", needs="features", reference="x")(
+        lambda features, labels, *, max_samples=np.int64(7): 0.0)
+    reg.register_score("anything", needs="features", reference="x", seeded=False)(
+        lambda features, labels, **options: 0.0)
+    assert [reg.spec(n).max_samples for n in ("every", "capped", "uncapped", "numpy_int", "anything")] == [
+        None, 500, None, 7, None]
+    # The registered scores whose method is quadratic in N declare their cap; LogME and LEEP read every sample.
+    assert spec("knn").max_samples == 10_000 and spec("linear_probe").max_samples == 10_000
+    assert spec("parc").max_samples == 2000 and spec("logme").max_samples is None
+    assert spec("leep").max_samples is None
+
+
 # --------------------------------------------------------------------------- discovery
 
 

@@ -26,7 +26,10 @@ runner = CliRunner()
 def test_presets_resolve():
     assert {"tiny", "small", "full"} <= set(available_presets())
     small = load_selection_config("small")
-    assert len(small.targets) >= 6  # the issue asks for at least six targets
+    # Six targets were asked for; the ground-truth check (issue 19) moved the small preset to a longer
+    # budget on fewer targets ("the small preset may then cover fewer targets; the full preset keeps all").
+    assert len(small.targets) >= 4 and small.steps == 48 and small.truth_factor >= 4
+    assert len(load_selection_config("full").targets) >= 6
     assert set(small.regimes) == {"full", "20-shot", "5-shot"}
     assert small.score_per_class >= 10 and small.steps is not None
     assert load_selection_config("full").score_per_class == 100  # the issue's default K

@@ -20,6 +20,7 @@ from transferlab.data._task import DATA_VERSION, Task
 
 from transferlab.data._external import (
     ImageData,
+    ImageFiles,
     from_hf_dataset,
     load_csv,
     load_data,
@@ -29,6 +30,7 @@ from transferlab.data._external import (
 
 __all__ = [
     "ImageData",
+    "ImageFiles",
     "load_data",
     "load_image_folder",
     "load_csv",

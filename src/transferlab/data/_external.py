@@ -1,9 +1,17 @@
 """A practitioner's own data: image folders, CSV files of paths, NumPy archives, Hugging Face datasets.
 
-Images keep their own size here (a list of ``(H, W, C)`` uint8 arrays, ``C`` 1 or
-3); each model resizes and normalises them its own way when its features are
+Images keep their own size here (``(H, W, C)`` uint8 arrays, ``C`` 1 or 3);
+each model resizes and normalises them its own way when its features are
 extracted (:mod:`transferlab.models._hub`). A dataset of precomputed features
 (an ``.npz`` with ``features``) skips the models altogether.
+
+Images read from files (an image folder, a CSV of paths) are not held decoded:
+each split is an :class:`ImageFiles`, the paths of the readable images, decoded
+again whenever an image is indexed, so memory does not grow with the number of
+images. Loading still decodes every file once (in a few threads, one image at a
+time), to refuse or skip the unreadable ones and to compute the fingerprint from
+the pixels; a file that changes after that (size or modification time) is
+refused when it is read again, so cached features always match the fingerprint.
 
 Nothing read here is trusted: an image whose header claims more pixels than
 Pillow's decompression-bomb limit is refused, an ``.npz`` member whose header
@@ -20,15 +28,21 @@ kind is never guessed from the values.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import itertools
 import json
 import math
 import numbers
+import operator
 import os
 import warnings
 import zipfile
 import zlib
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,7 +63,9 @@ class ImageData:
     Attributes
     ----------
     name : str
-    x_train, x_test : list of ndarray of shape (H, W, C) uint8, or ndarray of shape (N, D) for features
+    x_train, x_test : ImageFiles or list of ndarray of shape (H, W, C) uint8, or ndarray of shape (N, D)
+        The images (:class:`ImageFiles` when read from files: decoded when
+        indexed), or the precomputed features.
     y_train, y_test : ndarray
         ``target_kind="classes"``: int64 (N,), class indices into
         ``class_names``; ``"regression"``: float64 (N,) or (N, K), the
@@ -67,9 +83,9 @@ class ImageData:
     """
 
     name: str
-    x_train: list | np.ndarray
+    x_train: ImageFiles | list | np.ndarray
     y_train: np.ndarray
-    x_test: list | np.ndarray
+    x_test: ImageFiles | list | np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
     kind: str = "images"
@@ -99,24 +115,139 @@ class ImageData:
             raise ValueError(f"shots (k samples per class) need class labels; {self.name!r} has {self.target_kind} "
                              "targets (give no shots)")
         k, _, keep = _k_shot_indices(self, k, seed, "shots")
-        x = self.x_train[keep] if isinstance(self.x_train, np.ndarray) else [self.x_train[i] for i in keep]
-        return replace(self, name=f"{self.name}/{k}-shot", x_train=x, y_train=self.y_train[keep],
+        return replace(self, name=f"{self.name}/{k}-shot", x_train=_take(self.x_train, keep),
+                       y_train=self.y_train[keep],
                        fingerprint=_digest(self.fingerprint, {"k_shot": k, "seed": seed}))
 
 
 def _digest(*parts) -> str:
     h = hashlib.sha256()
     for part in parts:
-        if isinstance(part, np.ndarray):
-            h.update(f"{part.dtype}{part.shape}".encode())
-            h.update(np.ascontiguousarray(part).tobytes())
-        elif isinstance(part, list) and part and isinstance(part[0], np.ndarray):
-            for item in part:
-                h.update(np.ascontiguousarray(item).tobytes())
-                h.update(str(item.shape).encode())
-        else:
-            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+        _hash_part(h, part)
     return h.hexdigest()[:32]
+
+
+def _hasher(*parts):
+    """A SHA-256 that has taken ``parts`` as :func:`_digest` takes them, to be fed more of them."""
+    h = hashlib.sha256()
+    for part in parts:
+        _hash_part(h, part)
+    return h
+
+
+def _hash_part(h, part) -> None:
+    """Feed one part of a :func:`_digest` to ``h`` (a list of images is fed image by image, as :func:`_hash_image`)."""
+    if isinstance(part, np.ndarray):
+        h.update(f"{part.dtype}{part.shape}".encode())
+        h.update(np.ascontiguousarray(part).tobytes())
+    elif isinstance(part, list) and part and isinstance(part[0], np.ndarray):
+        for item in part:
+            _hash_image(h, item)
+    else:
+        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+
+
+def _hash_image(h, image: np.ndarray) -> None:
+    h.update(np.ascontiguousarray(image).tobytes())
+    h.update(str(image.shape).encode())
+
+
+def _take(x, idx):
+    """The samples ``idx`` of ``x`` (an array, an :class:`ImageFiles` or a list), of the same type."""
+    if isinstance(x, (np.ndarray, ImageFiles)):
+        return x[idx]
+    return [x[i] for i in idx]
+
+
+def _stamp(path) -> tuple[int, int]:
+    """``(size in bytes, modification time in ns)`` of a file: what tells that it changed."""
+    st = os.stat(path)
+    return int(st.st_size), int(st.st_mtime_ns)
+
+
+class ImageFiles(Sequence):
+    """Images kept as their files: ``files[i]`` decodes file ``i`` into ``(H, W, C)`` uint8, ``C`` 1 or 3.
+
+    What :func:`load_image_folder` and :func:`load_csv` give as ``x_train`` and
+    ``x_test``: only the paths (and each file's size and modification time) are
+    held, so a split of any number of images takes a few hundred bytes per image,
+    and each image is decoded when indexed (as :func:`_read_image` decodes it).
+    A slice, or an integer array of indices, is another ``ImageFiles``.
+
+    Every file was decoded once when the data were loaded (that is where an
+    unreadable file is refused or skipped, and what the fingerprint is computed
+    from). A file whose size or modification time has changed since is refused
+    when indexed (ValueError naming it): its pixels might no longer be those of
+    the fingerprint, which names the cached features.
+
+    Parameters
+    ----------
+    paths : sequence of path
+    stamps : sequence of (int, int)
+        ``(st_size, st_mtime_ns)`` of each file when it was read.
+
+    Examples
+    --------
+    >>> files = load_image_folder(root).x_train        # doctest: +SKIP
+    >>> len(files), files[0].shape, len(files[:8])     # doctest: +SKIP
+    (12, (10, 12, 3), 8)
+    """
+
+    __slots__ = ("_paths", "_stamps")
+
+    def __init__(self, paths, stamps):
+        paths, stamps = tuple(Path(p) for p in paths), tuple((int(a), int(b)) for a, b in stamps)
+        if len(paths) != len(stamps):
+            raise ValueError(f"paths and stamps must have one entry per image; got {len(paths)} and {len(stamps)}")
+        self._paths, self._stamps = paths, stamps
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """The files, in order."""
+        return self._paths
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ImageFiles(self._paths[index], self._stamps[index])
+        if isinstance(index, (np.ndarray, list)):
+            idx = np.asarray(index)
+            if idx.dtype == bool:
+                if idx.shape != (len(self),):
+                    raise IndexError(f"a boolean index must have {len(self)} entries; got shape {idx.shape}")
+                idx = np.flatnonzero(idx)
+            elif idx.size and idx.dtype.kind not in "iu":
+                raise IndexError(f"images are indexed by integers; got dtype {idx.dtype}")
+            picked = [int(i) for i in idx.reshape(-1)]
+            return ImageFiles([self._paths[i] for i in picked], [self._stamps[i] for i in picked])
+        i = operator.index(index)
+        return self.read(i)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self.read(i)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, ImageFiles):
+            return NotImplemented
+        return self._paths == other._paths and self._stamps == other._stamps
+
+    __hash__ = None  # equal as lists are: by content, and not hashable
+
+    def __repr__(self) -> str:
+        first = f", first {str(self._paths[0])!r}" if self._paths else ""
+        return f"ImageFiles({len(self)} images{first})"
+
+    def read(self, i: int) -> np.ndarray:
+        """Image ``i``, decoded; ValueError naming the file when it changed since loading or cannot be read."""
+        path, stamp = self._paths[i], self._stamps[i]
+        image, now = _decode(path)
+        if now != stamp:
+            raise ValueError(f"image {str(path)!r} changed since the data were loaded (its size or modification "
+                             "time differs); load the data again")
+        return image
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -126,39 +257,120 @@ def _read_image(path: Path) -> np.ndarray:
     (Pillow's decompression-bomb limit, about 89 million) is refused before its
     pixels are decoded.
     """
+    return _decode(path)[0]
+
+
+def _decode(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image at ``path`` as :func:`_read_image` gives it, and the file's :func:`_stamp` just before.
+
+    Safe to call from several threads at once: the decompression-bomb limit is
+    checked here, from the header's size, rather than by turning Pillow's warning
+    into an error (the warning filters are the whole process's).
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns between one and two times its limit: refuse those too.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()
-                mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
-                array = np.asarray(image.convert(mode), dtype=np.uint8)
+        stamp = _stamp(path)
+        with Image.open(path) as image:
+            _refuse_bomb(image.size)
+            image.load()
+            mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
+            array = np.asarray(image.convert(mode), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"cannot read image {str(path)!r}: refused as a possible decompression bomb "
                          f"({str(exc).rstrip('.')})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"cannot read image {str(path)!r}: {exc}") from None
-    return array[:, :, None] if array.ndim == 2 else array
+    return (array[:, :, None] if array.ndim == 2 else array), stamp
 
 
-def _read_all(paths: list[Path], labels: list[int], strict: bool) -> tuple[list, list, tuple[str, ...]]:
-    images, kept, skipped = [], [], []
-    for path, label in zip(paths, labels):
+def _refuse_bomb(size: tuple[int, int]) -> None:
+    """Raise Pillow's ``DecompressionBombWarning`` (as an exception) for more pixels than its limit.
+
+    Pillow itself raises beyond twice ``MAX_IMAGE_PIXELS`` and only warns between
+    one and two times it; both are refused here, with Pillow's own wording.
+    """
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    pixels = max(1, size[0]) * max(1, size[1])
+    if limit is not None and pixels > limit:
+        raise Image.DecompressionBombWarning(f"Image size ({pixels} pixels) exceeds limit of {limit} pixels, "
+                                             "could be decompression bomb DOS attack.")
+
+
+def _decode_workers() -> int:
+    """Threads that decode images: one per core, at most 8 (Pillow releases the GIL while it decodes)."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _decoded_in_order(paths: list[Path]) -> Iterator[tuple[np.ndarray, tuple[int, int]] | ValueError]:
+    """``_decode(path)`` of each path, in order (or the ValueError it raised), decoded by a few threads.
+
+    At most a few images per thread are decoded ahead of the one consumed, so memory
+    stays that of a handful of images whatever the number of paths.
+    """
+    def attempt(path):
         try:
-            images.append(_read_image(path))
-            kept.append(label)
+            return _decode(path)
         except ValueError as exc:
-            if strict:
-                raise ValueError(f"{exc} (pass strict=False, or --skip-bad on the command line, to leave it out)") \
-                    from None
-            skipped.append(str(path))
+            return exc
+
+    workers = _decode_workers()
+    if workers == 1 or len(paths) < 2:
+        yield from map(attempt, paths)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="transferlab-decode")
+    try:
+        ahead = iter(paths)
+        pending = deque(pool.submit(attempt, p) for p in itertools.islice(ahead, 4 * workers))
+        while pending:
+            result = pending.popleft().result()
+            following = next(ahead, None)
+            if following is not None:
+                pending.append(pool.submit(attempt, following))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read_all(paths: list[Path], labels: list[int], strict: bool,
+              digest=None) -> tuple[ImageFiles, list, tuple[str, ...]]:
+    """The readable files as :class:`ImageFiles`, their labels and the skipped files.
+
+    Every file is decoded (in threads, in order, none kept): an unreadable one is
+    refused (``strict``) or skipped. ``digest`` (a SHA-256) is fed the kept images
+    as :func:`_digest` feeds a list of them, so fingerprints are those of the
+    decoded pixels, as when the images were held in memory.
+    """
+    from PIL import Image
+
+    kept_paths, stamps, kept, skipped = [], [], [], []
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
+        # Pillow warns (rather than raises) between one and two times its pixel limit; _decode refuses those
+        # images anyway, and this keeps the warning from being printed beside the error while they are read.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        decoded = stack.enter_context(contextlib.closing(_decoded_in_order(list(paths))))  # threads end here
+        for path, label, result in zip(paths, labels, decoded):
+            if isinstance(result, ValueError):
+                if strict:
+                    raise ValueError(f"{result} (pass strict=False, or --skip-bad on the command line, to leave it "
+                                     "out)") from None
+                skipped.append(str(path))
+                continue
+            image, stamp = result
+            if digest is not None:
+                _hash_image(digest, image)
+            kept_paths.append(path)
+            stamps.append(stamp)
+            kept.append(label)
+    if digest is not None and not kept:
+        _hash_part(digest, [])  # as _digest hashes an empty list
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
                       + (" ..." if len(skipped) > 5 else ""), stacklevel=3)
-    return images, kept, tuple(skipped)
+    return ImageFiles(kept_paths, stamps), kept, tuple(skipped)
 
 
 def _class_indices(names: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -193,8 +405,7 @@ def _split(name, x, y, classes, *, test_fraction, seed, fingerprint, skipped=(),
     is_test = np.zeros(y.shape[0], dtype=bool)
     is_test[test] = True
     train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
-    take = (lambda idx: x[idx]) if isinstance(x, np.ndarray) else (lambda idx: [x[i] for i in idx])
-    return ImageData(name, take(train_idx), y[train_idx], take(test_idx), y[test_idx], classes, kind,
+    return ImageData(name, _take(x, train_idx), y[train_idx], _take(x, test_idx), y[test_idx], classes, kind,
                      _digest(fingerprint, {"test_fraction": test_fraction, "seed": seed}), tuple(skipped),
                      target_kind)
 
@@ -230,18 +441,22 @@ def load_image_folder(path, *, test_fraction: float = 0.2, seed: int = 0, strict
         lookup = {c: i for i, c in enumerate(classes)}
         loaded = {}
         skipped: list[str] = []
+        digest = _hasher(str(root))  # the digest of (root, train images, train labels, test images, test labels)
         for s, files in parts.items():
-            images, labels, bad = _read_all([p for p, _ in files], [lookup[c] for _, c in files], strict)
+            images, labels, bad = _read_all([p for p, _ in files], [lookup[c] for _, c in files], strict, digest)
             loaded[s] = (images, np.array(labels, dtype=np.int64))
+            _hash_part(digest, loaded[s][1])
             skipped.extend(bad)
-        fingerprint = _digest(str(root), loaded["train"][0], loaded["train"][1], loaded["test"][0], loaded["test"][1])
-        return ImageData(root.name, *loaded["train"], *loaded["test"], classes, "images", fingerprint, tuple(skipped))
+        return ImageData(root.name, *loaded["train"], *loaded["test"], classes, "images", digest.hexdigest()[:32],
+                         tuple(skipped))
     files = _folder_files(root)
     classes, labels = _class_indices([c for _, c in files])
-    images, kept, skipped = _read_all([p for p, _ in files], labels.tolist(), strict)
+    digest = _hasher(str(root))  # the digest of (root, images, labels)
+    images, kept, skipped = _read_all([p for p, _ in files], labels.tolist(), strict, digest)
     y = np.array(kept, dtype=np.int64)
+    _hash_part(digest, y)
     return _split(root.name, images, y, classes, test_fraction=test_fraction, seed=seed,
-                  fingerprint=_digest(str(root), images, y), skipped=skipped)
+                  fingerprint=digest.hexdigest()[:32], skipped=skipped)
 
 
 def _folder_files(root: Path) -> list[tuple[Path, str]]:
@@ -301,19 +516,23 @@ def load_csv(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = 
     files = [(path.parent / r[path_column]).resolve() if not Path(r[path_column]).is_absolute()
              else Path(r[path_column]) for r in rows]
     classes, labels = _csv_targets(path, [r[label_column] for r in rows], lines, label_column, target_kind)
-    images, kept, skipped = _read_all(files, list(range(len(files))), strict)
+    digest = _hasher(str(path))  # the digest of (path, images, labels[, splits, target kind])
+    images, kept, skipped = _read_all(files, list(range(len(files))), strict, digest)
     kept = np.array(kept, dtype=np.int64)
     y = labels[kept]
+    _hash_part(digest, y)
     extra = [] if target_kind == "classes" else [{"target_kind": target_kind}]  # class data keep their digests
     if "split" in rows[0]:
         splits = np.array([rows[i]["split"].strip().lower() for i in kept])
         if not set(splits) <= {"train", "test"} or "test" not in splits or "train" not in splits:
             raise ValueError("the CSV's split column must hold 'train' and 'test' (both)")
-        pick = lambda s: [images[i] for i in np.flatnonzero(splits == s)]  # noqa: E731
+        for part in (splits.tolist(), *extra):
+            _hash_part(digest, part)
+        pick = lambda s: _take(images, np.flatnonzero(splits == s))  # noqa: E731
         return ImageData(path.stem, pick("train"), y[splits == "train"], pick("test"), y[splits == "test"], classes,
-                         "images", _digest(str(path), images, y, splits.tolist(), *extra), skipped, target_kind)
+                         "images", digest.hexdigest()[:32], skipped, target_kind)
     return _split(path.stem, images, y, classes, test_fraction=test_fraction, seed=seed,
-                  fingerprint=_digest(str(path), images, y), skipped=skipped, target_kind=target_kind)
+                  fingerprint=digest.hexdigest()[:32], skipped=skipped, target_kind=target_kind)
 
 
 def _csv_targets(path: Path, fields: list[str], lines: list[int], column: str,

@@ -19,6 +19,12 @@ in the entry's place, too few rows, no sidecar, such as the entries of older
 versions of transferlab) is reported in one warning, treated as a miss,
 recomputed and rewritten. Reading never writes, so a read-only cache serves a
 fully cached run.
+
+Large entries need not pass through memory: :meth:`FeatureCache.writer` writes
+an entry in chunks of rows as they are computed (the SHA-256 is taken as they
+go), and ``get(key, mmap=True)`` verifies an entry by reading it in blocks and
+returns it memory-mapped, read-only. Either way the memory used stays that of
+one chunk, whatever the number of rows.
 """
 
 from __future__ import annotations
@@ -26,15 +32,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from transferlab._atomic import atomic_write, atomic_write_bytes
+from transferlab._atomic import atomic_path, atomic_write, atomic_write_bytes
 from transferlab._paths import home
 from transferlab.data import Task
 from transferlab.features._extract import extract, source_probabilities
@@ -44,6 +52,8 @@ from transferlab.models import PREPROCESSING, StagedModel
 _SIDECAR_FORMAT = 1
 #: A sidecar is a few hundred bytes; anything far larger is not one of ours.
 _SIDECAR_MAX_BYTES = 64 * 1024
+#: Bytes read at a time when a memory-mapped entry is verified.
+_READ_BLOCK = 8 * 1024 * 1024
 
 
 def model_digest(model: torch.nn.Module) -> str:
@@ -110,7 +120,7 @@ class FeatureCache:
         """The JSON record of the entry's shape, dtype and SHA-256 checksum."""
         return self.root / key[:2] / f"{key}.json"
 
-    def get(self, key: str, *, rows: int | None = None) -> np.ndarray | None:
+    def get(self, key: str, *, rows: int | None = None, mmap: bool = False) -> np.ndarray | None:
         """The cached array, or ``None`` on a miss; never writes.
 
         Parameters
@@ -120,6 +130,10 @@ class FeatureCache:
         rows : int, optional
             The number of rows the array must have (the task's number of
             images); an entry with another number is not used.
+        mmap : bool, default False
+            Return the entry memory-mapped and read-only instead of read into
+            memory: it is verified by reading it in blocks of 8 MiB, so memory
+            does not grow with its size (the checks are the same).
 
         Returns
         -------
@@ -133,7 +147,7 @@ class FeatureCache:
         path, sidecar = self.path(key), self.sidecar_path(key)
         if not path.exists() and not path.is_symlink():
             return None
-        array, problem = _read_verified(path, sidecar, rows)
+        array, problem = _read_verified(path, sidecar, rows, mmap=mmap)
         if problem is not None:
             warnings.warn(f"feature cache entry {path} {problem}; it is not used and will be recomputed",
                           stacklevel=2)
@@ -161,6 +175,52 @@ class FeatureCache:
         atomic_write(path, lambda tmp: _save_npy(tmp, array))
         atomic_write_bytes(sidecar, json.dumps(record, sort_keys=True).encode())
         return path
+
+    @contextmanager
+    def writer(self, key: str, *, rows: int) -> Iterator[EntryWriter]:
+        """Write the entry for ``key`` in chunks of rows, as they are computed.
+
+        Inside the ``with`` block, ``write(chunk)`` appends rows (each chunk an
+        array of the first one's dtype and trailing shape) to a temporary file
+        beside the entry, and the SHA-256 of the bytes is taken as they go; on
+        leaving the block the rows must number ``rows``, and the ``.npy`` and its
+        sidecar are then put in place as :meth:`put` puts them (the same bytes,
+        the same record). An exception inside the block, or too few or too many
+        rows, leaves no entry and the previous one (if any) untouched.
+
+        Parameters
+        ----------
+        key : str
+            The entry's digest (:meth:`key`).
+        rows : int
+            The number of rows the entry will have (written in the header first).
+
+        Yields
+        ------
+        EntryWriter
+            Its :meth:`~EntryWriter.write` takes the chunks; after the block its
+            ``path`` is the written entry.
+
+        Examples
+        --------
+        >>> with cache.writer(key, rows=n) as out:                # doctest: +SKIP
+        ...     for chunk in batches:
+        ...         out.write(chunk)
+        >>> cache.get(key, rows=n, mmap=True)                     # doctest: +SKIP
+        """
+        if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 0:
+            raise ValueError(f"rows must be a non-negative int; got {rows!r}")
+        rows = int(rows)
+        path, sidecar = self.path(key), self.sidecar_path(key)
+        for target in (path, sidecar):  # a folder in an entry's place cannot be renamed over
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            out = EntryWriter(fh, rows)
+            yield out
+            record = out.finish()
+        atomic_write_bytes(sidecar, json.dumps(record, sort_keys=True).encode())
+        out.path = path
 
     def get_or_compute(self, key: str, compute: Callable[[], np.ndarray], *, rows: int | None = None) -> np.ndarray:
         """The verified entry for ``key`` (see :meth:`get`), or ``compute()`` stored under it."""
@@ -231,6 +291,56 @@ class FeatureCache:
         return self.get_or_compute(key, lambda: probe_features(task, seed=seed, **kwargs), rows=len(images))
 
 
+class EntryWriter:
+    """The rows of one cache entry, written in chunks (see :meth:`FeatureCache.writer`).
+
+    The ``.npy`` header (shape ``(rows, *chunk.shape[1:])``) is written with the
+    first chunk; each chunk's bytes go to the file and into a running SHA-256,
+    so the finished file and its record are those :meth:`FeatureCache.put`
+    writes for the whole array.
+    """
+
+    def __init__(self, fh, rows: int):
+        self._fh, self.rows = fh, rows
+        self.written = 0
+        self._dtype: np.dtype | None = None
+        self._tail: tuple[int, ...] = ()
+        self._sha = hashlib.sha256()
+        #: The entry's ``.npy`` path, once the ``with`` block has put it in place.
+        self.path: Path | None = None
+
+    def write(self, chunk) -> None:
+        """Append ``chunk`` (``(k, ...)``, the first chunk's dtype and trailing shape) as the next ``k`` rows."""
+        chunk = np.ascontiguousarray(chunk)
+        if chunk.ndim == 0:
+            raise ValueError("a chunk must have rows (ndim >= 1); got a scalar")
+        if self._dtype is None:
+            if chunk.dtype.hasobject:
+                raise ValueError(f"a cache entry must be a numeric array; got dtype {chunk.dtype}")
+            self._dtype, self._tail = chunk.dtype, tuple(chunk.shape[1:])
+            header = {"descr": np.lib.format.dtype_to_descr(self._dtype), "fortran_order": False,
+                      "shape": (self.rows, *self._tail)}
+            np.lib.format.write_array_header_1_0(self._fh, header)  # what np.save writes for such an array
+        elif chunk.dtype != self._dtype or tuple(chunk.shape[1:]) != self._tail:
+            raise ValueError(f"every chunk must be {self._dtype} (k, {', '.join(map(str, self._tail))}) as the "
+                             f"first; got {chunk.dtype} {chunk.shape}")
+        if self.written + chunk.shape[0] > self.rows:
+            raise ValueError(f"the entry has {self.rows} rows; a chunk of {chunk.shape[0]} after {self.written} "
+                             "is too many")
+        data = chunk.reshape(-1).view(np.uint8)
+        self._sha.update(data)
+        self._fh.write(data)
+        self.written += chunk.shape[0]
+
+    def finish(self) -> dict:
+        """The sidecar's record, once exactly ``rows`` rows were written (ValueError otherwise)."""
+        if self._dtype is None or self.written != self.rows:
+            raise ValueError(f"the entry needs {self.rows} rows; {self.written} were written")
+        self._fh.flush()
+        return {"format": _SIDECAR_FORMAT, "shape": [self.rows, *self._tail], "dtype": self._dtype.str,
+                "sha256": self._sha.hexdigest()}
+
+
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as fh:
         np.save(fh, array, allow_pickle=False)
@@ -260,11 +370,14 @@ def _read_sidecar(sidecar: Path) -> tuple[dict | None, str | None]:
     return record, None
 
 
-def _read_verified(path: Path, sidecar: Path, rows: int | None) -> tuple[np.ndarray | None, str | None]:
+def _read_verified(path: Path, sidecar: Path, rows: int | None,
+                   mmap: bool = False) -> tuple[np.ndarray | None, str | None]:
     """The array at ``path`` if it matches ``sidecar`` (and ``rows``), else ``None`` and the reason.
 
     The ``.npy`` header is checked against the record and the file's size
     before any data is read, so a header claiming a huge array allocates nothing.
+    With ``mmap`` the data are hashed in blocks and the array returned is a
+    read-only memory map of the same open file (the file that was verified).
     """
     if path.is_dir():
         return None, "is a folder, not a file"
@@ -288,8 +401,25 @@ def _read_verified(path: Path, sidecar: Path, rows: int | None) -> tuple[np.ndar
                               f"{dtype_str} of shape {shape}")
             nbytes = math.prod(shape) * dtype.itemsize
             size = path.stat().st_size
-            if size != fh.tell() + nbytes:
-                return None, f"is {size} bytes, not the {fh.tell() + nbytes} its shape and dtype need (truncated?)"
+            offset = fh.tell()
+            if size != offset + nbytes:
+                return None, f"is {size} bytes, not the {offset + nbytes} its shape and dtype need (truncated?)"
+            if mmap and nbytes:
+                sha = hashlib.sha256()
+                block = bytearray(min(nbytes, _READ_BLOCK))
+                left = nbytes
+                while left:
+                    got = fh.readinto(memoryview(block)[: min(left, len(block))])
+                    if not got:
+                        return None, "is truncated"
+                    sha.update(memoryview(block)[:got])
+                    left -= got
+                if sha.hexdigest() != record["sha256"]:
+                    return None, "does not match its recorded SHA-256 checksum (its content changed)"
+                problem = _rows_problem(shape, rows)
+                if problem is not None:
+                    return None, problem
+                return np.memmap(fh, dtype=dtype, mode="r", offset=offset, shape=shape).view(np.ndarray), None
             buf = bytearray(nbytes)
             if fh.readinto(buf) != nbytes:
                 return None, "is truncated"
@@ -297,7 +427,18 @@ def _read_verified(path: Path, sidecar: Path, rows: int | None) -> tuple[np.ndar
         return None, f"cannot be read as an array ({type(err).__name__}: {err})"
     if hashlib.sha256(buf).hexdigest() != record["sha256"]:
         return None, "does not match its recorded SHA-256 checksum (its content changed)"
+    problem = _rows_problem(shape, rows)
+    if problem is not None:
+        return None, problem
+    array = np.frombuffer(buf, dtype=dtype).reshape(shape)
+    if mmap:  # an empty entry: nothing to map, read-only all the same
+        array.flags.writeable = False
+    return array, None
+
+
+def _rows_problem(shape: tuple, rows: int | None) -> str | None:
+    """Why an entry of ``shape`` is not one of ``rows`` rows, or ``None`` when it is (or ``rows`` is not known)."""
     if rows is not None and (len(shape) == 0 or shape[0] != rows):
         got = "no rows (a scalar)" if len(shape) == 0 else f"{shape[0]} rows"
-        return None, f"has {got}, but the data has {rows} images"
-    return np.frombuffer(buf, dtype=dtype).reshape(shape), None
+        return f"has {got}, but the data has {rows} images"
+    return None

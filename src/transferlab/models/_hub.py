@@ -68,18 +68,35 @@ class Preprocessing:
 
     def __call__(self, images: list[np.ndarray]) -> torch.Tensor:
         """``(N, C, H, W)`` float32: each ``(h, w, c)`` uint8 image resized (bilinear) and normalised."""
+        height, width = self.size
+        out = np.empty((len(images), self.channels, height, width), dtype=np.float32)
+        self.fill(images, out)
+        return torch.from_numpy(out)
+
+    def fill(self, images, out: np.ndarray) -> None:
+        """Write the preprocessed ``images`` into ``out``, ``(len(images), C, H, W)`` float32, in place.
+
+        What :meth:`__call__` returns, written into an array the caller holds:
+        threads can each fill their rows of one batch, one image at a time
+        (``images`` may be any sequence, such as
+        :class:`~transferlab.data.ImageFiles`, which decode when read). Each
+        image becomes ``(resize(x) / 255 - mean) / std`` per channel.
+        """
         from PIL import Image
 
         height, width = self.size
-        out = np.empty((len(images), self.channels, height, width), dtype=np.float32)
+        if out.dtype != np.float32 or out.shape != (len(images), self.channels, height, width):
+            raise ValueError(f"out must be float32 of shape {(len(images), self.channels, height, width)}; "
+                             f"got {out.dtype} {out.shape}")
         mode = "L" if self.channels == 1 else "RGB"
+        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
+        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
         for i, image in enumerate(images):
             pil = Image.fromarray(image[:, :, 0] if image.shape[-1] == 1 else image)
             array = np.asarray(pil.convert(mode).resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
             out[i] = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
-        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
-        return torch.from_numpy((out - mean) / std)
+            out[i] -= mean
+            out[i] /= std
 
     def to_dict(self) -> dict:
         return {"size": list(self.size), "mean": list(self.mean), "std": list(self.std), "channels": self.channels}

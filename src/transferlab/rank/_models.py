@@ -13,11 +13,21 @@ the cache and only scores.
 The pass is the model's own, not :func:`~transferlab.features.extract`: these
 models take their own preprocessing of images of any size, and their features
 and probabilities are kept in float64 (the built-in extraction returns float32).
+It keeps memory flat in the number of images: images read from files are
+decoded and resized a batch at a time by a few threads, overlapping the forward
+pass, and the features and probabilities are written to the cache batch by
+batch and read back memory-mapped (read-only), never gathered in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import numbers
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -62,22 +72,110 @@ def _recorded_source_accuracy(model: ExternalModel) -> float | None:
     return None
 
 
-def _extract(model: ExternalModel, images, *, batch_size: int, device: str, progress: bool) -> tuple:
-    """``(features, source_probs or None)`` of ``images``, in batches, float64."""
+def _extract_workers() -> int:
+    """Threads that decode and resize images beside the forward pass: one per two cores, at least 1, at most 4.
+
+    The forward pass already uses every core (torch's threads); decoding is a few
+    percent of the work, and more threads than that only take cores from it.
+    """
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
+
+
+def _prepare(preprocessing, images, out: np.ndarray | None = None) -> torch.Tensor | None:
+    """``preprocessing`` of ``images`` (a slice of the data: :class:`~transferlab.data.ImageFiles` decode here).
+
+    With ``out``, the rows are written into it (:meth:`~transferlab.models.Preprocessing.fill`) and
+    ``None`` is returned.
+    """
+    if out is not None:
+        preprocessing.fill(images, out)
+        return None
+    return preprocessing(list(images))
+
+
+def _batches(preprocessing, images, batch_size: int, *, workers: int, ahead: int = 2) -> Iterator[torch.Tensor]:
+    """The preprocessed batches of ``images`` in order, made by ``workers`` threads while the caller computes.
+
+    Each batch is split into ``workers`` consecutive parts, each decoded (when
+    ``images`` are files) and resized by one thread; ``ahead`` batches beyond the
+    one handed out are in preparation, so decoding overlaps the forward pass and
+    at most ``ahead + 1`` batches of pixels are in memory at once. Each batch is
+    exactly ``preprocessing(images[lo:hi])``.
+
+    The batch's array is allocated here, in the calling thread, and the threads
+    fill their rows of it in place (``preprocessing.fill``, when it has one):
+    with each thread's part allocated in that thread (and freed in this one) the
+    peak memory measured kept growing with the number of batches.
+    """
+    n = len(images)
+    starts = iter(range(0, n, batch_size))
+    if workers < 1:  # no threads: each batch made here, when asked for
+        for lo in starts:
+            yield _prepare(preprocessing, images[lo: lo + batch_size])
+        return
+    fills = hasattr(preprocessing, "fill")
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="transferlab-preprocess")
+
+    def submit(lo: int) -> tuple:
+        hi = min(n, lo + batch_size)
+        cuts = np.linspace(lo, hi, min(workers, hi - lo) + 1).round().astype(int)
+        out = np.empty((hi - lo, preprocessing.channels, *preprocessing.size), dtype=np.float32) if fills else None
+        futures = [pool.submit(_prepare, preprocessing, images[a:b], None if out is None else out[a - lo: b - lo])
+                   for a, b in zip(cuts[:-1], cuts[1:])]
+        return out, futures
+
+    try:
+        pending = deque(submit(lo) for lo in itertools.islice(starts, max(1, ahead)))
+        while pending:
+            out, futures = pending.popleft()
+            parts = [future.result() for future in futures]
+            following = next(starts, None)
+            if following is not None:
+                pending.append(submit(following))
+            yield torch.from_numpy(out) if out is not None else parts[0] if len(parts) == 1 else torch.cat(parts)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _extract(model: ExternalModel, images, *, cache: FeatureCache, keys: dict, batch_size: int, device: str,
+             progress: bool, workers: int | None = None) -> tuple:
+    """``(features, source_probs or None)`` of ``images``, float64, written to ``cache`` as they come.
+
+    One pass in batches: the images are decoded and resized by ``workers``
+    threads (default: one per core, at most 4) while the model runs on the
+    previous batch (:func:`_batches`), under ``torch.inference_mode``. Each
+    batch's features (and softmax, when the model has a head) are written
+    straight to the cache entries ``keys["features"]`` and
+    ``keys["source_probs"]`` (:meth:`~transferlab.features.FeatureCache.writer`),
+    and both arrays are returned memory-mapped from there, read-only: memory
+    holds a few batches, whatever the number of images. Features with NaN or Inf
+    are refused (ValueError) and nothing is cached.
+    """
     model.to(device)
-    feats, probs = [], []
-    with progress_bar(f"extracting {model.name}", len(images), enabled=progress) as advance:
-        for lo in range(0, len(images), batch_size):
-            x = model.preprocessing(images[lo: lo + batch_size]).to(device)
-            z, logits = model.features_and_logits(x)
-            feats.append(z.double().cpu().numpy())
-            if model.has_head:
-                probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+    n = len(images)
+    workers = _extract_workers() if workers is None else workers
+    with contextlib.ExitStack() as stack:
+        feats_out = stack.enter_context(cache.writer(keys["features"], rows=n))
+        probs_out = stack.enter_context(cache.writer(keys["source_probs"], rows=n)) if model.has_head else None
+        advance = stack.enter_context(progress_bar(f"extracting {model.name}", n, enabled=progress))
+        stack.enter_context(torch.inference_mode())
+        batches = stack.enter_context(contextlib.closing(
+            _batches(model.preprocessing, images, batch_size, workers=workers)))  # its threads stop on an error
+        for x in batches:
+            z, logits = model.features_and_logits(x.to(device))
+            z = z.double().cpu().numpy()
+            if not np.isfinite(z).all():
+                raise ValueError(f"the features of {model.name!r} contain NaN or Inf; check its weights")
+            feats_out.write(z)
+            if probs_out is not None:
+                probs_out.write(torch.softmax(logits.double(), dim=1).cpu().numpy())
             advance(x.shape[0])
-    features = np.concatenate(feats)
-    if not np.isfinite(features).all():
-        raise ValueError(f"the features of {model.name!r} contain NaN or Inf; check its weights")
-    return features, (np.concatenate(probs) if model.has_head else None)
+    features = cache.get(keys["features"], rows=n, mmap=True)
+    probs = cache.get(keys["source_probs"], rows=n, mmap=True) if model.has_head else None
+    if features is None or (model.has_head and probs is None):  # written a moment ago: only a concurrent writer
+        raise ValueError(f"the features of {model.name!r} were written to the cache ({cache.root}) but cannot be "
+                         "read back; is another process writing to it?")
+    return features, probs
 
 
 class ModelCandidate(Candidate):
@@ -114,6 +212,12 @@ class ModelCandidate(Candidate):
     info : dict
         ``has_head``, ``input_size`` (``"HxW"`` of its preprocessing) and
         ``feature_dim`` (read from its features).
+
+    Notes
+    -----
+    The arrays it gives (``array("features")``, ``array("source_probs")``) are
+    memory-mapped from the feature cache and read-only; the first call runs the
+    model over ``data.x_train`` when the cache has no entry (see :func:`_extract`).
     """
 
     def __init__(self, model: ExternalModel, data: ImageData, *, cache: FeatureCache | None = None,
@@ -172,13 +276,12 @@ class ModelCandidate(Candidate):
                                 options={"preprocessing": model.preprocessing.to_dict()})
                 for kind in ("features", "source_probs")}
         n = len(data.x_train)  # an entry with another number of rows is recomputed
-        features, probs = cache.get(keys["features"], rows=n), cache.get(keys["source_probs"], rows=n)
+        # Memory-mapped, read-only: the arrays stay on disk until a score reads them.
+        features = cache.get(keys["features"], rows=n, mmap=True)
+        probs = cache.get(keys["source_probs"], rows=n, mmap=True) if model.has_head else None
         if features is None or (model.has_head and probs is None):
-            features, probs = _extract(model, data.x_train, batch_size=self._batch_size, device=self._device,
-                                       progress=self._progress)
-            cache.put(keys["features"], features)
-            if probs is not None:
-                cache.put(keys["source_probs"], probs)
+            features, probs = _extract(model, data.x_train, cache=cache, keys=keys, batch_size=self._batch_size,
+                                       device=self._device, progress=self._progress)
         self._feature_dim = int(features.shape[1])
         self._arrays["features"] = features
         if model.has_head:

@@ -424,6 +424,7 @@ def rank(
             matrix = _timed(seconds, "bootstrap", bootstrap_pool, spec(name), labels, pool, seed=seed,
                             resamples=resamples)
             boot[name] = {row["model"]: matrix[:, i] for i, row in enumerate(rows)}
+    notes += _capped(per_model + tuple(pooled), labels.shape[0])
     ranking = _decide(target, per_model, pooled, rows, boot, seconds, resamples=resamples, seed=seed)
     return dataclasses.replace(ranking, target_kind=target_kind, notes=tuple(notes),
                                bootstrap={**ranking.bootstrap, "weights": weights_kind(labels.shape[0])})
@@ -443,6 +444,17 @@ def _target_labels(labels, target_kind: str) -> np.ndarray:
 def _asks_all(scores) -> bool:
     names = [scores] if isinstance(scores, str) else [str(s) for s in scores]
     return [n.strip().lower() for n in names] == ["all"]
+
+
+def _capped(names, n_samples: int) -> list[str]:
+    """A note for each score that reads a seeded subset of the ``n_samples`` (its ``max_samples`` cap)."""
+    notes = []
+    for name in names:
+        cap = spec(name).max_samples
+        if cap is not None and n_samples > cap:
+            notes.append(f"{name} read about {cap:,} of the {n_samples:,} target samples (its max_samples cap, "
+                         "a seeded stratified subset; the others read them all)")
+    return notes
 
 
 def _supported(names, target_kind: str, notes: list, what: str) -> tuple[str, ...]:

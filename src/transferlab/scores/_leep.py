@@ -12,6 +12,9 @@ from transferlab._validation import check_sample_weight, check_source_probs
 from transferlab.scores._linalg import _class_sums
 from transferlab.scores._registry import register_score
 
+#: Entries of one block of gathered conditionals in :func:`_leep` (32 MiB of float64).
+_BLOCK_ELEMENTS = 1 << 22
+
 
 def _leep(P: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> float:
     """LEEP on clean input: ``P`` (N, Z) float64 rows summing to 1, ``y`` (N,) in ``0..C-1``.
@@ -31,7 +34,11 @@ def _leep(P: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray | No
     # every i, so its column never contributes; define P(y | z) = 0 there (no 0/0).
     conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
     # EEP_i = sum_z P(y_i | z) theta_z(x_i) > 0: sample i itself puts mass on P(y_i, z).
-    eep = np.einsum("iz,iz->i", conditional[y], P)
+    # By blocks of rows: the gathered rows P(y_i | .) never make a second N x Z array.
+    eep = np.empty(P.shape[0])
+    step = max(1, _BLOCK_ELEMENTS // P.shape[1])
+    for lo in range(0, P.shape[0], step):
+        eep[lo : lo + step] = np.einsum("iz,iz->i", conditional[y[lo : lo + step]], P[lo : lo + step])
     if weights is None:
         return float(np.mean(np.log(eep)))
     return float(np.dot(weights, np.log(eep)) / n)

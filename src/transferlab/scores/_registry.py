@@ -341,6 +341,31 @@ class ScoreSpec:
         """See :attr:`Traits.targets`."""
         return self.traits.targets
 
+    @property
+    def max_samples(self) -> int | None:
+        """The score's default sample cap: the default of its ``max_samples`` keyword, or None.
+
+        A score whose method is quadratic (or worse) in the number of samples
+        takes a ``max_samples`` keyword: above it the score reads a seeded
+        subset of about that many samples (what the subset is, and how it is
+        drawn, is in the score's docstring). A ranker shows the cap whenever
+        ``N`` exceeds it. None when the score takes no such keyword (it reads
+        every sample) or its default is None.
+
+        Examples
+        --------
+        >>> spec("knn").max_samples, spec("logme").max_samples
+        (10000, None)
+        """
+        try:
+            params = inspect.signature(self.func).parameters
+        except (TypeError, ValueError):
+            return None
+        default = params["max_samples"].default if "max_samples" in params else None
+        if isinstance(default, bool) or not isinstance(default, (int, np.integer)):
+            return None
+        return int(default)
+
     def supports(self, target_kind: str) -> None:
         """Refuse a kind of target the score does not support: one line naming the score and the kind.
 
