@@ -11,7 +11,9 @@ Three parts, each its own module (run alone with ``--quick`` for a smoke test):
   224 px, estimated from the measured ResNet-50 throughput (goal <= 0.2 each),
   the peak memory (goal < 8 GiB), and the sample caps of the scores quadratic
   in N (shown, no goal);
-- ``bench/scale_nleep.py``: NLEEP at N = 10,000, D = 512 (goal <= 15 s).
+- ``bench/scale_nleep.py``: NLEEP at N = 10,000, D = 512 (goal <= 15 s);
+- ``bench/scale_stability.py``: three runs of ``bench/scores.py``'s per-score
+  timings, the spread of each score (goal: the slowest within 1.2 times the fastest).
 
     .venv/bin/python bench/scale.py            # every line (under 20 minutes on 2 cores)
     .venv/bin/python bench/scale.py --quick    # smaller sizes: a smoke test
@@ -35,9 +37,10 @@ def main() -> None:
     from scale_extraction import extraction_lines
     from scale_nleep import nleep_lines
     from scale_scores import score_lines
+    from scale_stability import stability_lines
 
     start = time.perf_counter()
-    for part in (extraction_lines, score_lines, nleep_lines):
+    for part in (extraction_lines, score_lines, nleep_lines, stability_lines):
         for line in part(quick=args.quick):
             print(line, flush=True)
     print(f"scale_bench_minutes: {(time.perf_counter() - start) / 60:.1f} (goal: <= 20)")
