@@ -30,6 +30,7 @@ from scipy.stats import kendalltau
 
 from transferlab.evaluate import setup_stability, weighted_kendall
 from transferlab.report import save_figure, write_csv  # also selects the Agg backend
+from transferlab.studies._selection_stability import _f
 
 #: The mean Kendall tau between the two truths at or above which they agree.
 AGREE = 0.7
@@ -133,10 +134,6 @@ def write_truth(out_dir, truth: dict) -> dict:
         "each score's weighted tau with each ground truth": write_csv(out_dir / "truth_scores.csv", truth["scores"]),
         "accuracy at the preset's budget against the longer one": plot_truths(truth, out_dir / "truth.png"),
     }
-
-
-def _f(value, fmt="+.3f") -> str:
-    return "n/a" if value is None else format(value, fmt)
 
 
 def truth_markdown(truth: dict) -> list[str]:
