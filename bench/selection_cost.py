@@ -13,16 +13,28 @@ each fine-tuning job and each scoring job records its wall time in the results
 store (a finished job is not rerun, so a second invocation reports the times of
 the first). Means over targets and regimes.
 
-    .venv/bin/python bench/selection_cost.py [--preset small] [--score logme]
+And the goal of issue 19, the study's wall time from an empty cache:
+
+- ``selection_<preset>_minutes``: the whole run (zoo, scoring, fine-tuning, the
+  scoring setups, the ground-truth check, stability, report) on this machine
+  (goal for ``small``: <= 45 on 2 cores). Judged only when ``TRANSFERLAB_HOME``
+  was empty or missing; otherwise printed with "(no goal)".
+
+    TRANSFERLAB_HOME=$(mktemp -d) .venv/bin/python bench/selection_cost.py [--preset small] [--score logme]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 
+from transferlab._paths import home
 from transferlab.studies._selection import run_selection
+
+#: Minutes the study may take from an empty cache, by preset (issue 19).
+MINUTES_GOAL = {"small": 45}
 
 
 def main() -> None:
@@ -32,7 +44,16 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
+    empty = not home().exists() or not any(home().iterdir())
+    start = time.perf_counter()
     result = run_selection(args.preset, out_dir=args.out, progress=True)
+    minutes = (time.perf_counter() - start) / 60
+    goal = MINUTES_GOAL.get(args.preset)
+    if goal is not None and empty:
+        print(f"selection_{args.preset}_minutes: {minutes:.1f} (goal: <= {goal}; from an empty cache)")
+    else:
+        why = "the cache was not empty" if empty is False else "no goal for this preset"
+        print(f"selection_{args.preset}_minutes: {minutes:.1f} (no goal; {why})")
     by_score: dict[str, list[dict]] = {}
     for row in result.cost:
         by_score.setdefault(row["score"], []).append(row)

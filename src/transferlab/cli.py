@@ -186,8 +186,9 @@ def _print_rows(title: str, rows, columns) -> None:
 _STUDY_OPTIONS = {
     "preset": (str, "small", ("--preset",), None),  # the help is the command's
     "out_dir": (Optional[Path], None, ("--out",), "Output folder (default: transferlab-out/{name}-PRESET)."),
-    "executor": (str, "inprocess", ("--executor",), "Where jobs run: inprocess, process or ray."),
-    "workers": (Optional[int], None, ("--workers",), "Parallel jobs for the process executor."),
+    "executor": (str, "auto", ("--executor",), "Where jobs run: auto (worker processes, one per CPU, for a study "
+                 "whose jobs are single-threaded: selection; in-process otherwise), inprocess, process or ray."),
+    "workers": (Optional[int], None, ("--workers",), "Parallel jobs for the process (or auto) executor."),
     "presets": (Optional[Path], None, ("--presets",), "A TOML file of presets instead of the built-in ones."),
     "device": (str, "cpu", ("--device",), "Torch device: cpu or cuda."),
     "quiet": (bool, False, ("--quiet", "-q"), "No progress bars."),
@@ -307,7 +308,7 @@ _DEMO_COMMAND = _StudyCommand(
 _STUDY_COMMANDS = (
     _StudyCommand("selection", "transferlab.studies:run_selection",
                   "The model-selection benchmark: every score ranks the zoo, fine-tuning checks it.",
-                  "tiny (tests, CI), small (2-core CPU, ~45 min from empty) or full (GPU).", _show_selection),
+                  "tiny (tests, CI), small (2-core CPU, ~37 min from empty) or full (GPU).", _show_selection),
     _StudyCommand("correlation", "transferlab.studies:run_correlation",
                   "The correlation study: Alice pre-trains, Bob reuses; task and feature correlation are knobs.",
                   "tiny (tests, CI), small (2-core CPU, ~10 min) or full (GPU).",

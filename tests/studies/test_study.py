@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 import transferlab
-from transferlab.runner import Job, JobError, ResultStore, execute_job
+from transferlab.runner import Job, JobError, ResultStore, execute_job, usable_cpus
 from transferlab.studies import _bound, _correlation, _demo, _selection, _what_transfers
 from transferlab.studies._config import StudyConfig, UndeclaredFieldError, setting
 from transferlab.studies._correlation_config import CorrelationConfig
 from transferlab.studies._selection_config import SelectionConfig, TargetSpec, load_selection_config
-from transferlab.studies._study import JobSpec, git_commit, run_study
+from transferlab.studies._study import JobSpec, _resolve_executor, git_commit, run_study
 from transferlab.train import TrainConfig
 
 STUDIES = [_selection.SELECTION, _correlation.CORRELATION, _what_transfers.WHAT_TRANSFERS, _bound.BOUND, _demo.DEMO]
@@ -315,7 +315,9 @@ def test_run_study_writes_the_resolved_config_and_provenance(edited_runs):
     assert config == result.config.to_dict() and config["preset"] == "one"
     assert SelectionConfig.from_dict(config) == result.config
     prov = json.loads((result.out_dir / "provenance.json").read_text())
-    assert prov["study"] == "selection" and prov["preset"] == "one" and prov["executor"] == "inprocess"
+    # "auto": the selection benchmark's single-threaded jobs go to one worker process per CPU
+    expected = "process" if usable_cpus() > 1 else "inprocess"
+    assert prov["study"] == "selection" and prov["preset"] == "one" and prov["executor"] == expected
     assert prov["transferlab"] == transferlab.__version__ and prov["numpy"] == np.__version__
     import torch
 
@@ -323,6 +325,38 @@ def test_run_study_writes_the_resolved_config_and_provenance(edited_runs):
     assert prov["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", prov["git_commit"])
     assert prov["wall_seconds"] > 0 and prov["jobs"] == len(result.finetune) + 1
     assert Path(prov["presets_file"]).name == "presets.toml"
+
+
+@pytest.mark.parametrize(
+    ("study", "executor", "workers", "device", "expected"),
+    [
+        (_selection.SELECTION, "auto", 2, "cpu", ("process", 2)),  # single-threaded jobs, side by side
+        (_selection.SELECTION, "auto", 1, "cpu", ("inprocess", None)),  # one CPU: no pool to pay for
+        (_selection.SELECTION, "auto", 4, "cuda", ("inprocess", None)),  # one GPU: jobs queue on it anyway
+        (_correlation.CORRELATION, "auto", 4, "cpu", ("inprocess", None)),  # its jobs use every thread
+        (_selection.SELECTION, "inprocess", None, "cpu", ("inprocess", None)),  # asked for: kept
+        (_selection.SELECTION, "process", 3, "cpu", ("process", 3)),
+    ],
+)
+def test_the_auto_executor_runs_single_threaded_jobs_side_by_side(study, executor, workers, device, expected):
+    assert _resolve_executor(study, executor, workers, device) == expected
+
+
+def test_auto_uses_every_usable_cpu_by_default():
+    assert _resolve_executor(_selection.SELECTION, "auto", None, "cpu")[1] in (None, usable_cpus())
+
+
+def test_selection_jobs_run_on_one_thread_and_say_so_in_their_key(edited_runs):
+    runs, _, _ = edited_runs
+    cfg = runs[-1][0].config
+    zoo = _built_zoo(cfg)
+    scoring, tuning = _selection.selection_jobs(cfg, zoo)
+    jobs = [*scoring, *tuning, *_selection.truth_jobs(cfg, zoo),
+            *(j for v in _selection.setup_jobs(cfg, zoo).values() for j in v)]
+    assert jobs and all(job.kwargs["threads"] == 1 for job in jobs)
+    # the thread count is part of the key: results made on another count are not reused
+    other = dict(tuning[0].kwargs, threads=2)
+    assert _selection.FINETUNE.make(cfg, **{k: v for k, v in other.items() if k != "config"}).key != tuning[0].key
 
 
 def test_git_commit_is_none_outside_a_checkout(tmp_path):

@@ -6,9 +6,11 @@ from transferlab.runner._executors import (
     ProcessExecutor,
     RayExecutor,
     get_executor,
+    usable_cpus,
 )
 from transferlab.runner._jobs import Job, JobError, JobResult, execute_job, make_job, resolve_function, run_jobs
 from transferlab.runner._store import ResultStore, job_key
+from transferlab.runner._threads import cpu_threads
 
 __all__ = [
     "Executor",
@@ -23,6 +25,8 @@ __all__ = [
     "get_executor",
     "job_key",
     "make_job",
+    "cpu_threads",
     "resolve_function",
     "run_jobs",
+    "usable_cpus",
 ]

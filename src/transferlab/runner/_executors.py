@@ -85,7 +85,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, max_workers: int | None = None):
         if max_workers is None:
-            max_workers = _usable_cpus()
+            max_workers = usable_cpus()
         self.max_workers = _check_max_workers(max_workers)
 
     def __repr__(self) -> str:
@@ -395,7 +395,8 @@ def _watch_parent(parent_pid: int, interval: float = _WATCH_INTERVAL, exit=os._e
         time.sleep(interval)
 
 
-def _usable_cpus() -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask on Linux)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

@@ -36,6 +36,7 @@ from transferlab.data import subsample
 from transferlab.features import FeatureCache
 from transferlab.models import load_checkpoint
 from transferlab.rank import rank_zoo
+from transferlab.runner import cpu_threads
 from transferlab.scores import spec as score_spec
 from transferlab.studies._selection_config import (
     SelectionConfig,
@@ -57,6 +58,10 @@ SCORE = JobSpec("score", f"{_MODULE}:score_job", SelectionConfig,
 #: Fine-tuning reads the zoo, the target's sizes and the training grid: not the scores.
 FINETUNE = JobSpec("finetune", f"{_MODULE}:finetune_job", SelectionConfig,
                    reads=("zoo", "zoo_preset", *_TARGET_FIELDS, "train", "steps", "lrs", "val_fraction"))
+#: CPU threads of every scoring and fine-tuning job (part of its key): one, so that its numbers do not
+#: depend on the machine's cores or the executor (torch splits a gradient's reductions across threads);
+#: the study runs jobs side by side instead (``Study.parallel_jobs``).
+JOB_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -80,15 +85,20 @@ class SelectionResult:
 
 
 def score_job(*, config: dict, target: dict, regime: str, zoo_digest: str, device: str = "cpu",
-              score_seed: int | None = None) -> dict:
+              score_seed: int | None = None, threads: int | None = None) -> dict:
     """Score every zoo member for one (target, regime) with every score of the preset.
 
     ``zoo_digest`` is the recipe digest the job was made for: part of its key, so
     a changed zoo is scored again. ``score_seed`` (default: the preset's seed)
     draws the K scoring samples per class and seeds the scores; the target task
-    itself is always built with the preset's seed (the one fine-tuned).
+    itself is always built with the preset's seed (the one fine-tuned). ``threads``:
+    the CPU threads it runs on (None: the caller's).
     """
-    cfg = SCORE.view(config)
+    with cpu_threads(threads):
+        return _score(SCORE.view(config), target, regime, zoo_digest, device, score_seed)
+
+
+def _score(cfg: SelectionConfig, target: dict, regime: str, zoo_digest: str, device: str, score_seed) -> dict:
     zoo = build_zoo(cfg.zoo, cfg.zoo_preset, device=device, progress=False)
     if zoo.recipe.digest != zoo_digest:
         raise ValueError("the zoo changed since the job was made; rerun the study")
@@ -110,9 +120,14 @@ def score_job(*, config: dict, target: dict, regime: str, zoo_digest: str, devic
     }
 
 
-def finetune_job(*, config: dict, member: str, member_digest: str, target: dict, regime: str, device: str = "cpu") -> dict:
-    """Fine-tune one member on one (target, regime) over the preset's LR grid."""
-    cfg = FINETUNE.view(config)
+def finetune_job(*, config: dict, member: str, member_digest: str, target: dict, regime: str, device: str = "cpu",
+                 threads: int | None = None) -> dict:
+    """Fine-tune one member on one (target, regime) over the preset's LR grid, on ``threads`` CPU threads."""
+    with cpu_threads(threads):
+        return _finetune(FINETUNE.view(config), member, member_digest, target, regime, device)
+
+
+def _finetune(cfg: SelectionConfig, member: str, member_digest: str, target: dict, regime: str, device: str) -> dict:
     recipe = load_recipe(cfg.zoo, cfg.zoo_preset)
     checkpoint = load_checkpoint(zoo_root(recipe) / f"{member}.safetensors", device=device)
     if checkpoint.metadata.get("member_digest") != member_digest:
@@ -154,7 +169,7 @@ def selection_jobs(cfg: SelectionConfig, zoo, *, device: str = "cpu") -> tuple[l
     scoring, tuning = [], []
     for target in cfg.targets:
         for regime in cfg.regimes:
-            common = {"target": target.to_dict(), "regime": regime, "device": device}
+            common = {"target": target.to_dict(), "regime": regime, "device": device, "threads": JOB_THREADS}
             scoring.append(SCORE.make(cfg, zoo_digest=zoo.recipe.digest, **common))
             tuning += _tuning(cfg, zoo, common)
     return scoring, tuning
@@ -174,11 +189,12 @@ def setup_jobs(cfg: SelectionConfig, zoo, *, device: str = "cpu") -> dict[str, l
     out = {}
     for k in cfg.setup_score_per_class:
         varied = dataclasses.replace(cfg, score_per_class=k, setup_score_per_class=())
-        out[f"K={k}"] = [SCORE.make(varied, zoo_digest=zoo.recipe.digest, target=t.to_dict(), regime=r, device=device)
-                         for t in cfg.targets for r in regimes]
+        out[f"K={k}"] = [SCORE.make(varied, zoo_digest=zoo.recipe.digest, target=t.to_dict(), regime=r, device=device,
+                                    threads=JOB_THREADS) for t in cfg.targets for r in regimes]
     for seed in cfg.setup_seeds:
         out[f"seed={seed}"] = [SCORE.make(cfg, zoo_digest=zoo.recipe.digest, target=t.to_dict(), regime=r,
-                                          device=device, score_seed=seed) for t in cfg.targets for r in regimes]
+                                          device=device, score_seed=seed, threads=JOB_THREADS)
+                             for t in cfg.targets for r in regimes]
     return out
 
 
@@ -189,7 +205,8 @@ def truth_jobs(cfg: SelectionConfig, zoo, *, device: str = "cpu") -> list:
     longer = long_budget(cfg)
     targets = [cfg.targets[i] for i in cfg.truth_targets] if cfg.truth_targets else list(cfg.targets)
     return [job for t in targets for r in (cfg.truth_regimes or cfg.regimes)
-            for job in _tuning(longer, zoo, {"target": t.to_dict(), "regime": r, "device": device})]
+            for job in _tuning(longer, zoo, {"target": t.to_dict(), "regime": r, "device": device,
+                                             "threads": JOB_THREADS})]
 
 
 def _plan(cfg: SelectionConfig, run: StudyRun) -> Plan:
@@ -294,7 +311,8 @@ def _report(cfg: SelectionConfig, tables: dict, run: StudyRun) -> SelectionResul
     )
 
 
-SELECTION = Study("selection", SelectionConfig, plan=_plan, collect=_collect, report=_report, presets="selection")
+SELECTION = Study("selection", SelectionConfig, plan=_plan, collect=_collect, report=_report, presets="selection",
+                  parallel_jobs=True)
 
 run_selection = study_runner(
     SELECTION, "run_selection", __name__, returns=SelectionResult,

@@ -40,7 +40,7 @@ from transferlab import __version__
 from transferlab._atomic import atomic_write_bytes
 from transferlab._paths import home
 from transferlab.models import check_device
-from transferlab.runner import Job, ResultStore, make_job, run_jobs
+from transferlab.runner import Job, ResultStore, make_job, run_jobs, usable_cpus
 from transferlab.studies._config import StudyConfig, load_preset, preset_names
 
 
@@ -174,6 +174,10 @@ class Study:
     presets : str or mapping
         The built-in TOML file ``presets/<presets>.toml``, or ``{name: config}``
         for a study without preset files.
+    parallel_jobs : bool, default False
+        Its jobs each pin themselves to one CPU thread (so their numbers do not
+        depend on the machine): ``executor="auto"`` runs them side by side in
+        worker processes, one per CPU.
     """
 
     name: str
@@ -182,6 +186,7 @@ class Study:
     collect: Callable[[Any, Plan, dict], Any]
     report: Callable[[Any, Any, StudyRun], Any]
     presets: str | Mapping[str, Any]
+    parallel_jobs: bool = False
 
     def load(self, preset: str, *, path: str | Path | None = None):
         """The resolved config of ``preset`` (from ``path``, a TOML file of the built-in's shape, if given)."""
@@ -206,7 +211,7 @@ def run_study(
     *,
     path: str | Path | None = None,
     out_dir: str | Path | None = None,
-    executor: Any = "inprocess",
+    executor: Any = "auto",
     max_workers: int | None = None,
     device: str = "cpu",
     progress: bool = True,
@@ -225,10 +230,13 @@ def run_study(
     out_dir : path, optional
         Where the tables, figures, ``report.md``, ``config.json`` and
         ``provenance.json`` go; default ``transferlab-out/<study>-<preset>``.
-    executor : {"inprocess", "process", "ray"} or Executor
+    executor : {"auto", "inprocess", "process", "ray"} or Executor
         Where the jobs run. Results always return to the driver's store
         (``$TRANSFERLAB_HOME/results.sqlite``), so the numbers do not depend on
-        it; a finished job is never run again.
+        it; a finished job is never run again. ``"auto"``: worker processes, one
+        per usable CPU (or ``max_workers``), for a study whose jobs run on one
+        thread each (``Study.parallel_jobs``: the selection benchmark) on the CPU;
+        in this process otherwise.
     max_workers : int, optional
         Parallel jobs for the process executor (tasks in flight for Ray).
     device : str
@@ -245,7 +253,8 @@ def run_study(
     """
     if not isinstance(study, Study):
         raise ValueError(f"study must be a Study (e.g. transferlab.studies._selection.SELECTION); got {study!r}")
-    check_device(device, here=executor in ("inprocess", "process"))  # Ray may have the GPUs
+    check_device(device, here=executor in ("auto", "inprocess", "process"))  # Ray may have the GPUs
+    executor, max_workers = _resolve_executor(study, executor, max_workers, device)
     started, start = time.time(), time.perf_counter()
     cfg = study.load(preset, path=path)
     out_dir = Path(out_dir) if out_dir is not None else Path("transferlab-out") / f"{study.name}-{preset}"
@@ -268,6 +277,16 @@ def run_study(
     _write_json(out_dir / "provenance.json", provenance(run, started=started, seconds=time.perf_counter() - start,
                                                         n_jobs=len({job.key for job in jobs})))
     return result
+
+
+def _resolve_executor(study: Study, executor: Any, max_workers: int | None, device: str) -> tuple[Any, int | None]:
+    """``"auto"`` made concrete (see :func:`run_study`); any other executor unchanged."""
+    if not (isinstance(executor, str) and executor == "auto"):
+        return executor, max_workers
+    workers = usable_cpus() if max_workers is None else max_workers
+    if study.parallel_jobs and str(device) == "cpu" and workers > 1:
+        return "process", workers
+    return "inprocess", None
 
 
 def claims_report(result_type: type, claims_from: Callable, write_report: Callable) -> Callable:
