@@ -5,9 +5,15 @@ of ``bench/scores.py`` and 0.4-0.6 s in another (NumPy's BLAS threads spinning
 beside torch's after the extraction it times first). This runs part (c) of
 ``bench/scores.py`` (extraction with the built-in ConvNet, then each score, best
 of 3 calls) three times, each in a fresh process, for those scores and the
-other classics, and prints for each score the ratio of its slowest run to its
-fastest; the goal line is the largest ratio over the scores whose fastest run
-takes at least ``MIN_SECONDS`` (below that the timer's own noise dominates).
+other classics, and prints for each figure the ratio of its slowest run to its
+fastest; the goal line is the largest ratio over the extraction (every ratio's
+denominator) and the scores whose fastest run takes at least ``MIN_SECONDS``
+(below that the timer's own noise dominates).
+
+What made them stable: ``bench/scores.py`` runs as the command line does, with
+glibc's malloc keeping freed memory (the extraction varied 4.2-8.6 s between
+runs on page faults of freshly mapped batch buffers) and the scores on one BLAS
+thread, as ``rank`` runs them (two threads on two cores: 15-30% apart).
 
     .venv/bin/python bench/scale_stability.py [--quick]
 """
@@ -47,13 +53,13 @@ def stability_lines(quick: bool = False) -> list[str]:
             lines.append(f"scores_bench_spread_{name}: missing (no goal; a run did not time it)")
             continue
         spread = max(times) / min(times) if min(times) > 0 else float("inf")
-        if min(times) >= MIN_SECONDS:
+        if name == "extraction" or min(times) >= MIN_SECONDS:
             judged.append(spread)
         lines.append(f"scores_bench_spread_{name}: {spread:.2f} (no goal; seconds "
                      + ", ".join(f"{t:.3f}" for t in times) + ")")
     worst = max(judged) if judged else float("nan")
     lines.append(f"scores_bench_spread_max: {worst:.2f} (goal: <= 1.2; over {RUNS} runs, "
-                 f"scores of at least {MIN_SECONDS} s)")
+                 f"the extraction and scores of at least {MIN_SECONDS} s)")
     return lines
 
 

@@ -34,20 +34,28 @@ Goals (issue 3), one line each in the form ``name: value (goal: ...)``:
 
 Timings are the fastest of ``--repeats`` calls after a warm-up (robust to other
 processes on a shared machine); a call over 2 s (the naive LFC, NLEEP) is timed
-once.
+once. The process runs as the command line does: glibc's malloc keeps freed
+memory (:func:`transferlab._malloc.keep_freed_memory`; with glibc's defaults the
+ConvNet extraction took 4.2-8.6 s here, varying run to run, instead of 3.9-4.3 s),
+and the scores of (c) run on one BLAS thread (``--blas-threads``), as ``rank``
+runs them beside torch: on 2 cores two threads made H-score's median 40% slower
+and its spread 2.5 times the fastest call, for a best case 7% faster.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import time
 import tracemalloc
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from transferlab._linalg import gram
+from transferlab._malloc import keep_freed_memory
 from transferlab.scores._registry import available, spec
 
 #: Scores whose method builds N x N matrices, or solves an exact transport problem between the
@@ -257,13 +265,22 @@ def _cap_per_class(inputs: dict, cap: int, seed: int) -> dict:
     return out
 
 
-def bench_scores(n: int, d: int, c: int, cap: int, seed: int, device: str, names, repeats: int) -> None:
+def bench_scores(n: int, d: int, c: int, cap: int, seed: int, device: str, names, repeats: int,
+                 blas_threads: int | None = 1) -> None:
     extraction_s, dim = _extraction_seconds(n, seed, device, max(1, repeats - 1))
     print(
         f"# (c) every per-model score, N={n}, D={d}, C={c}; {', '.join(sorted(NXN_SCORES))} on at most {cap} "
         "samples per class; "
-        f"best of {repeats} after a warm-up (a score over 2 s: one run)"
+        f"best of {repeats} after a warm-up (a score over 2 s: one run); "
+        f"BLAS threads: {'default' if blas_threads is None else blas_threads}"
     )
+    limits = threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else contextlib.nullcontext()
+    with limits:
+        _time_scores(extraction_s, dim, n, d, c, cap, seed, device, names, repeats)
+
+
+def _time_scores(extraction_s: float, dim: int, n: int, d: int, c: int, cap: int, seed: int, device: str, names,
+                 repeats: int) -> None:
     print(
         f"extraction_seconds: {extraction_s:.3f} (convnet widths 64,128,512 -> D={dim}, {n} images 28x28, "
         f"{device}, best of {max(1, repeats - 1)})"
@@ -311,7 +328,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="Timed repeats (the fastest is kept).")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads for the scores of (c), as rank runs them (0: the library's default).")
     args = parser.parse_args()
+    keep_freed_memory()  # as the command line does
     if args.quick:
         args.lfc_n, args.logme_n, args.logme_c, args.n = 2000, 1000, 10, 1000
     parts = args.only or ["lfc", "logme", "scores"]
@@ -322,7 +342,8 @@ def main() -> None:
     if "logme" in parts:
         bench_logme(args.logme_n, args.logme_d, args.logme_c, args.seed, args.repeats)
     if "scores" in parts:
-        bench_scores(args.n, args.d, args.c, args.cap, args.seed, args.device, names, args.repeats)
+        bench_scores(args.n, args.d, args.c, args.cap, args.seed, args.device, names, args.repeats,
+                     args.blas_threads or None)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ LAYERS = {
     "_atomic": 0,
     "_progress": 0,
     "_denormals": 0,
+    "_malloc": 0,
     "_linalg": 0,
     "runner": 1,
     "report": 1,

@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from transferlab._malloc import keep_freed_memory
+
 app = typer.Typer(
     help="Predict, measure and explain transfer learning.",
     no_args_is_help=True,
@@ -848,6 +850,7 @@ def zoo_list(
 
 
 def main() -> None:
+    keep_freed_memory()  # this process runs torch on the CPU: batches reuse memory instead of faulting it in
     app()
 
 

@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from transferlab._malloc import keep_freed_memory
 from transferlab._validation import check_scalar
 from transferlab.runner._jobs import Job, JobError, JobResult, execute_job
 from transferlab.runner._store import _pid_alive
@@ -375,6 +376,7 @@ def _die_with_parent(parent_pid: int) -> None:
     ends; the pool starts its workers from the thread that submits the jobs,
     which :meth:`ProcessExecutor.map_unordered` keeps until the pool is shut down.
     """
+    keep_freed_memory()  # workers run torch jobs: see transferlab._malloc
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):  # no libc by that name, a sandbox refusing prctl: the watchdog stays
             import ctypes
