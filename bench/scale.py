@@ -14,6 +14,8 @@ Three parts, each its own module (run alone with ``--quick`` for a smoke test):
 - ``bench/scale_nleep.py``: NLEEP at N = 10,000, D = 512 (goal <= 15 s);
 - ``bench/scale_stability.py``: three runs of ``bench/scores.py``'s per-score
   timings, the spread of each score (goal: the slowest within 1.2 times the fastest).
+  It runs first: right after the 50,000-sample scores (gigabytes allocated and
+  freed) its first runs' extraction was 15-20% slower than its last.
 
     .venv/bin/python bench/scale.py            # every line (under 20 minutes on 2 cores)
     .venv/bin/python bench/scale.py --quick    # smaller sizes: a smoke test
@@ -40,7 +42,7 @@ def main() -> None:
     from scale_stability import stability_lines
 
     start = time.perf_counter()
-    for part in (extraction_lines, score_lines, nleep_lines, stability_lines):
+    for part in (stability_lines, extraction_lines, score_lines, nleep_lines):
         for line in part(quick=args.quick):
             print(line, flush=True)
     print(f"scale_bench_minutes: {(time.perf_counter() - start) / 60:.1f} (goal: <= 20)")
