@@ -52,7 +52,7 @@ def main() -> None:
     if goal is not None and empty:
         print(f"selection_{args.preset}_minutes: {minutes:.1f} (goal: <= {goal}; from an empty cache)")
     else:
-        why = "the cache was not empty" if empty is False else "no goal for this preset"
+        why = "no goal for this preset" if goal is None else "the cache was not empty"
         print(f"selection_{args.preset}_minutes: {minutes:.1f} (no goal; {why})")
     by_score: dict[str, list[dict]] = {}
     for row in result.cost:

@@ -32,6 +32,8 @@ LAYERS = {
     "_progress": 0,
     "_denormals": 0,
     "_malloc": 0,
+    "_cpus": 0,
+    "_prefetch": 0,
     "_linalg": 0,
     "runner": 1,
     "report": 1,

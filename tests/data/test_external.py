@@ -68,11 +68,16 @@ def test_csv_with_a_missing_path(tmp_path):
         load_csv(tmp_path / "bad.csv")
 
 
-def test_csv_split_column(tmp_path):
+def _write_split_csv(tmp_path) -> None:
+    """``list.csv``: three classes of three images in ``data/``, image 0 of each class in the test split."""
     _write_folder(tmp_path / "data", per_class=3)
     rows = ["path,label,split"] + [f"data/{c}/{i}.png,{c},{'test' if i == 0 else 'train'}"
                                    for c in ("ant", "bee", "cat") for i in range(3)]
     (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_csv_split_column(tmp_path):
+    _write_split_csv(tmp_path)
     data = load_data(tmp_path / "list.csv")
     assert np.bincount(data.y_test).tolist() == [1, 1, 1] and len(data.x_train) == 6
 
@@ -366,10 +371,7 @@ def test_a_file_changed_or_corrupted_after_loading_is_refused_by_name(tmp_path):
 def test_csv_images_are_files_too_with_their_split(tmp_path):
     from transferlab.data._external import ImageFiles
 
-    _write_folder(tmp_path / "data", per_class=3)
-    rows = ["path,label,split"] + [f"data/{c}/{i}.png,{c},{'test' if i == 0 else 'train'}"
-                                   for c in ("ant", "bee", "cat") for i in range(3)]
-    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    _write_split_csv(tmp_path)
     data = load_csv(tmp_path / "list.csv")
     assert isinstance(data.x_train, ImageFiles) and [p.name for p in data.x_test.paths] == ["0.png"] * 3
     for path, image in zip(data.x_test.paths, data.x_test):

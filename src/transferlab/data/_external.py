@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import itertools
 import json
 import math
 import numbers
@@ -40,14 +39,14 @@ import os
 import warnings
 import zipfile
 import zlib
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from transferlab._prefetch import prefetched
 from transferlab._validation import check_multilabel, check_scalar, check_seed, check_target_kind
 from transferlab.data import _task
 from transferlab.data._ops import _k_shot_indices
@@ -121,9 +120,11 @@ class ImageData:
 
 
 def _digest(*parts) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        _hash_part(h, part)
+    return _fingerprint(_hasher(*parts))
+
+
+def _fingerprint(h) -> str:
+    """The fingerprint a finished :func:`_hasher` gives: the first 32 hex digits of its SHA-256."""
     return h.hexdigest()[:32]
 
 
@@ -320,18 +321,8 @@ def _decoded_in_order(paths: list[Path]) -> Iterator[tuple[np.ndarray, tuple[int
     if workers == 1 or len(paths) < 2:
         yield from map(attempt, paths)
         return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="transferlab-decode")
-    try:
-        ahead = iter(paths)
-        pending = deque(pool.submit(attempt, p) for p in itertools.islice(ahead, 4 * workers))
-        while pending:
-            result = pending.popleft().result()
-            following = next(ahead, None)
-            if following is not None:
-                pending.append(pool.submit(attempt, following))
-            yield result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    yield from prefetched(paths, lambda pool, path: pool.submit(attempt, path), Future.result, workers=workers,
+                          ahead=4 * workers, name="transferlab-decode")
 
 
 def _read_all(paths: list[Path], labels: list[int], strict: bool,
@@ -447,7 +438,7 @@ def load_image_folder(path, *, test_fraction: float = 0.2, seed: int = 0, strict
             loaded[s] = (images, np.array(labels, dtype=np.int64))
             _hash_part(digest, loaded[s][1])
             skipped.extend(bad)
-        return ImageData(root.name, *loaded["train"], *loaded["test"], classes, "images", digest.hexdigest()[:32],
+        return ImageData(root.name, *loaded["train"], *loaded["test"], classes, "images", _fingerprint(digest),
                          tuple(skipped))
     files = _folder_files(root)
     classes, labels = _class_indices([c for _, c in files])
@@ -456,7 +447,7 @@ def load_image_folder(path, *, test_fraction: float = 0.2, seed: int = 0, strict
     y = np.array(kept, dtype=np.int64)
     _hash_part(digest, y)
     return _split(root.name, images, y, classes, test_fraction=test_fraction, seed=seed,
-                  fingerprint=digest.hexdigest()[:32], skipped=skipped)
+                  fingerprint=_fingerprint(digest), skipped=skipped)
 
 
 def _folder_files(root: Path) -> list[tuple[Path, str]]:
@@ -530,9 +521,9 @@ def load_csv(path, *, test_fraction: float = 0.2, seed: int = 0, strict: bool = 
             _hash_part(digest, part)
         pick = lambda s: _take(images, np.flatnonzero(splits == s))  # noqa: E731
         return ImageData(path.stem, pick("train"), y[splits == "train"], pick("test"), y[splits == "test"], classes,
-                         "images", digest.hexdigest()[:32], skipped, target_kind)
+                         "images", _fingerprint(digest), skipped, target_kind)
     return _split(path.stem, images, y, classes, test_fraction=test_fraction, seed=seed,
-                  fingerprint=digest.hexdigest()[:32], skipped=skipped, target_kind=target_kind)
+                  fingerprint=_fingerprint(digest), skipped=skipped, target_kind=target_kind)
 
 
 def _csv_targets(path: Path, fields: list[str], lines: list[int], column: str,

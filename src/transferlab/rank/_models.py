@@ -22,16 +22,14 @@ batch and read back memory-mapped (read-only), never gathered in memory.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import numbers
 import os
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
+from transferlab._prefetch import prefetched
 from transferlab._progress import progress_bar
 from transferlab._validation import check_int, check_scalar, check_target_kind
 from transferlab.data import ImageData, load_data
@@ -114,9 +112,8 @@ def _batches(preprocessing, images, batch_size: int, *, workers: int, ahead: int
             yield _prepare(preprocessing, images[lo: lo + batch_size])
         return
     fills = hasattr(preprocessing, "fill")
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="transferlab-preprocess")
 
-    def submit(lo: int) -> tuple:
+    def submit(pool, lo: int) -> tuple:
         hi = min(n, lo + batch_size)
         cuts = np.linspace(lo, hi, min(workers, hi - lo) + 1).round().astype(int)
         out = np.empty((hi - lo, preprocessing.channels, *preprocessing.size), dtype=np.float32) if fills else None
@@ -124,17 +121,13 @@ def _batches(preprocessing, images, batch_size: int, *, workers: int, ahead: int
                    for a, b in zip(cuts[:-1], cuts[1:])]
         return out, futures
 
-    try:
-        pending = deque(submit(lo) for lo in itertools.islice(starts, max(1, ahead)))
-        while pending:
-            out, futures = pending.popleft()
-            parts = [future.result() for future in futures]
-            following = next(starts, None)
-            if following is not None:
-                pending.append(submit(following))
-            yield torch.from_numpy(out) if out is not None else parts[0] if len(parts) == 1 else torch.cat(parts)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def resolve(handle: tuple) -> torch.Tensor:
+        out, futures = handle
+        parts = [future.result() for future in futures]
+        return torch.from_numpy(out) if out is not None else parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    yield from prefetched(starts, submit, resolve, workers=workers, ahead=max(1, ahead),
+                          name="transferlab-preprocess")
 
 
 def _extract(model: ExternalModel, images, *, cache: FeatureCache, keys: dict, batch_size: int, device: str,

@@ -1,12 +1,12 @@
 """Jobs with deterministic keys, the SQLite results store, and the executors that run jobs."""
 
+from transferlab._cpus import usable_cpus
 from transferlab.runner._executors import (
     Executor,
     InProcessExecutor,
     ProcessExecutor,
     RayExecutor,
     get_executor,
-    usable_cpus,
 )
 from transferlab.runner._jobs import Job, JobError, JobResult, execute_job, make_job, resolve_function, run_jobs
 from transferlab.runner._store import ResultStore, job_key

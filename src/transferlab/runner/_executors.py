@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from transferlab._cpus import usable_cpus
 from transferlab._malloc import keep_freed_memory
 from transferlab._validation import check_scalar
 from transferlab.runner._jobs import Job, JobError, JobResult, execute_job
@@ -397,9 +398,3 @@ def _watch_parent(parent_pid: int, interval: float = _WATCH_INTERVAL, exit=os._e
         time.sleep(interval)
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask on Linux)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)

@@ -212,7 +212,7 @@ def knn(
             raise ValueError(f"knn needs at least 2 samples for leave-one-out; got {X.shape[0]}")
         if (np.ptp(Y, axis=0) == 0).any():
             raise ValueError("labels (regression targets) have a constant column: R^2 is undefined for it")
-        queries = _stratified_rows(np.zeros(X.shape[0], dtype=np.int64), 1, max_samples, seed)
+        queries = _uniform_rows(X.shape[0], max_samples, seed)
         return _knn_r2(X, Y, k, block_bytes=_BLOCK_BYTES, queries=queries)
     if target_kind == "multilabel":
         X = check_features(features)
@@ -223,7 +223,7 @@ def knn(
             if min(count, Y.shape[0] - count) < 2:
                 raise ValueError(f"labels (multi-label) column {c} has {count} of {Y.shape[0]} samples with the label; "
                                  "leave-one-out kNN needs at least 2 with it and 2 without")
-        queries = _stratified_rows(np.zeros(X.shape[0], dtype=np.int64), 1, max_samples, seed)
+        queries = _uniform_rows(X.shape[0], max_samples, seed)
         return _knn_accuracy(X, Y, 2, k, block_bytes=_BLOCK_BYTES, queries=queries)
     X, y, classes = check_features_labels(features, labels, min_per_class=2)
     k, max_samples, seed = _check_options(k, max_samples, seed)
@@ -258,6 +258,11 @@ def _stratified_rows(
     starts = np.cumsum(counts) - counts
     rank_in_class = np.arange(n) - starts[y[order]]
     return np.sort(order[rank_in_class < take[y[order]]])
+
+
+def _uniform_rows(n: int, max_samples: int | None, seed: int) -> np.ndarray | None:
+    """:func:`_stratified_rows` of ``n`` rows of one class: a seeded uniform subset of ``max_samples`` of them."""
+    return _stratified_rows(np.zeros(n, dtype=np.int64), 1, max_samples, seed)
 
 
 def _knn_r2(X: np.ndarray, Y: np.ndarray, k: int, *, block_bytes: int, queries: np.ndarray | None = None) -> float:

@@ -36,7 +36,7 @@ from transferlab._validation import (
     check_seed,
     check_targets,
 )
-from transferlab.scores._knn import _stratified_rows
+from transferlab.scores._knn import _stratified_rows, _uniform_rows
 from transferlab.scores._registry import register_score
 
 #: The metrics of :func:`linear_probe`: its name -> scikit-learn's scorer.
@@ -232,7 +232,7 @@ def linear_probe(
     max_samples = check_scalar(max_samples, "max_samples", (numbers.Integral, type(None)), min_val=4)
     seed = check_seed(seed)
     if target_kind == "regression":
-        rows = _stratified_rows(np.zeros(X.shape[0], dtype=np.int64), 1, max_samples, seed)
+        rows = _uniform_rows(X.shape[0], max_samples, seed)
         if rows is not None:
             X, Y = X[rows], Y[rows]
         # a power of two: exact, and the scaler's squares can neither overflow nor underflow

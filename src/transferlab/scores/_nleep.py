@@ -11,12 +11,12 @@ Gamma variants share it through :func:`_gmm_posterior`. The PCA is
 from __future__ import annotations
 
 import numbers
-import os
 
 import numpy as np
 import scipy.linalg
 import scipy.special
 
+from transferlab._cpus import usable_cpus
 from transferlab._linalg import one_blas_thread, weighted_gram
 from transferlab._validation import check_features_labels, check_int, check_scalar
 from transferlab.scores._leep import _leep
@@ -67,11 +67,7 @@ def _reduced_features(X: np.ndarray, variance: float) -> np.ndarray:
 
 def _workers() -> int:
     """Threads for the per-component loops: the usable cores, at most 8."""
-    try:
-        n_cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n_cpus = os.cpu_count() or 1
-    return max(1, min(8, n_cpus))
+    return min(8, usable_cpus())
 
 
 def _precision_cholesky(covariance: np.ndarray) -> np.ndarray:
