@@ -342,6 +342,13 @@ def test_the_auto_executor_runs_single_threaded_jobs_side_by_side(study, executo
     assert _resolve_executor(study, executor, workers, device) == expected
 
 
+@pytest.mark.parametrize("workers", [0, -2, 1.5, True, "2"])
+def test_auto_refuses_a_bad_worker_count_rather_than_ignoring_it(workers):
+    for study in (_selection.SELECTION, _correlation.CORRELATION):
+        with pytest.raises(ValueError, match="max_workers"):
+            _resolve_executor(study, "auto", workers, "cpu")
+
+
 def test_auto_uses_every_usable_cpu_by_default():
     assert _resolve_executor(_selection.SELECTION, "auto", None, "cpu")[1] in (None, usable_cpus())
 

@@ -39,6 +39,7 @@ from rich.console import Console
 from transferlab import __version__
 from transferlab._atomic import atomic_write_bytes
 from transferlab._paths import home
+from transferlab._validation import check_int
 from transferlab.models import check_device
 from transferlab.runner import Job, ResultStore, make_job, run_jobs, usable_cpus
 from transferlab.studies._config import StudyConfig, load_preset, preset_names
@@ -283,7 +284,7 @@ def _resolve_executor(study: Study, executor: Any, max_workers: int | None, devi
     """``"auto"`` made concrete (see :func:`run_study`); any other executor unchanged."""
     if not (isinstance(executor, str) and executor == "auto"):
         return executor, max_workers
-    workers = usable_cpus() if max_workers is None else max_workers
+    workers = usable_cpus() if max_workers is None else check_int(max_workers, "max_workers")
     if study.parallel_jobs and str(device) == "cpu" and workers > 1:
         return "process", workers
     return "inprocess", None
